@@ -1,0 +1,382 @@
+//! Runs the installed Apache httpd against a config file: finds the binary and its modules,
+//! writes a minimal wrapper config in a temp folder, and syntax-checks or starts httpd on a
+//! free loopback port. Used by `modproxy check` and by the end-to-end tests.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// Where the needed modules are listed in a generated file's header.
+const NEEDS_MARKER: &str = " with modules: ";
+
+/// Modules every wrapper loads (when not compiled in): an MPM, `Require`, and `User`.
+const BASE_MODULES: &[&str] = &["mpm_event", "authz_core", "authz_host", "unixd"];
+
+/// Modules loaded for a file that does not list its own (not made by modproxy).
+const GENERIC_MODULES: &[&str] = &[
+    "proxy",
+    "proxy_http",
+    "proxy_wstunnel",
+    "slotmem_shm",
+    "proxy_balancer",
+    "lbmethod_byrequests",
+    "lbmethod_bytraffic",
+    "lbmethod_bybusyness",
+    "proxy_hcheck",
+    "headers",
+    "socache_shmcb",
+    "ssl",
+    "alias",
+    "rewrite",
+    "setenvif",
+    "env",
+    "mime",
+    "dir",
+    "status",
+];
+
+/// An installed httpd: its binary, module folder and compiled-in modules.
+#[derive(Debug, Clone)]
+pub struct Installation {
+    pub binary: PathBuf,
+    pub modules_dir: PathBuf,
+    builtin: Vec<String>,
+}
+
+impl Installation {
+    /// Finds httpd: `$MODPROXY_HTTPD`, else Debian's `/usr/sbin/apache2`, else `httpd` or
+    /// `apache2` on the PATH or in /usr/sbin.
+    pub fn find() -> Result<Self> {
+        let binary = std::env::var_os("MODPROXY_HTTPD")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let mut candidates = vec![
+                    PathBuf::from("/usr/sbin/apache2"),
+                    PathBuf::from("/usr/sbin/httpd"),
+                ];
+                if let Some(path) = std::env::var_os("PATH") {
+                    for dir in std::env::split_paths(&path) {
+                        candidates.push(dir.join("apache2"));
+                        candidates.push(dir.join("httpd"));
+                    }
+                }
+                candidates.into_iter().find(|p| p.is_file())
+            })
+            .ok_or_else(|| {
+                anyhow!(
+                    "Apache httpd is not installed (looked for /usr/sbin/apache2, httpd and apache2 on the PATH); install it (Debian/Ubuntu: apt-get install apache2; RHEL: dnf install httpd) or set MODPROXY_HTTPD"
+                )
+            })?;
+        let modules_dir = [
+            "/usr/lib/apache2/modules",
+            "/usr/lib64/httpd/modules",
+            "/usr/lib/httpd/modules",
+            "/usr/local/apache2/modules",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("mod_proxy.so").is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot find httpd's modules folder (with mod_proxy.so) for {}",
+                binary.display()
+            )
+        })?;
+        let listed = Command::new(&binary)
+            .arg("-l")
+            .output()
+            .with_context(|| format!("cannot run {} -l", binary.display()))?;
+        let builtin = String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix("mod_")
+                    .and_then(|m| m.strip_suffix(".c"))
+            })
+            .map(str::to_owned)
+            .collect();
+        Ok(Self {
+            binary,
+            modules_dir,
+            builtin,
+        })
+    }
+
+    fn load_line(&self, module: &str) -> Option<String> {
+        if self.builtin.iter().any(|b| b == module) {
+            return None;
+        }
+        let so = self.modules_dir.join(format!("mod_{module}.so"));
+        so.is_file()
+            .then(|| format!("LoadModule {module}_module \"{}\"\n", so.display()))
+    }
+}
+
+/// The modules a file says it needs (from a modproxy header), by short name.
+pub fn modules_listed(config: &str) -> Option<Vec<String>> {
+    config.lines().take(20).find_map(|l| {
+        let (_, list) = l.split_once(NEEDS_MARKER)?;
+        Some(
+            list.split_whitespace()
+                .map(|m| m.strip_suffix("_module").unwrap_or(m).to_owned())
+                .collect(),
+        )
+    })
+}
+
+/// A wrapper config in its own temp folder: ServerRoot, PidFile, runtime dir and logs all
+/// live there, and httpd listens on one free loopback port.
+pub struct Wrapper {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub main_conf: PathBuf,
+    install: Installation,
+}
+
+impl Wrapper {
+    /// Writes a main config that loads the modules `included` needs and Includes it.
+    pub fn new(install: &Installation, included: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(included)
+            .with_context(|| format!("cannot read {}", included.display()))?;
+        let modules = modules_listed(&text)
+            .unwrap_or_else(|| GENERIC_MODULES.iter().map(|m| m.to_string()).collect());
+        let dir = tempfile::Builder::new()
+            .prefix("modproxy-httpd-")
+            .tempdir()
+            .context("cannot create a temp folder for httpd")?;
+        open_up(dir.path())?;
+        let port = free_port()?;
+        let root = dir.path().display().to_string();
+        let mut conf = String::new();
+        let _ = writeln!(conf, "# Wrapper written by modproxy to test one file.");
+        let _ = writeln!(conf, "ServerRoot \"{root}\"");
+        let _ = writeln!(conf, "ServerName 127.0.0.1");
+        let _ = writeln!(conf, "Listen 127.0.0.1:{port}");
+        let _ = writeln!(conf, "PidFile \"{root}/httpd.pid\"");
+        let _ = writeln!(conf, "DefaultRuntimeDir \"{root}\"");
+        let _ = writeln!(conf, "Mutex file:{root} default");
+        let _ = writeln!(conf, "ErrorLog \"{root}/error.log\"");
+        let _ = writeln!(conf, "LogLevel warn");
+        let _ = writeln!(conf, "Timeout 30");
+        for m in BASE_MODULES {
+            conf.push_str(&install.load_line(m).unwrap_or_default());
+        }
+        if modules.iter().any(|m| m == "proxy_hcheck") {
+            // mod_proxy_hcheck needs mod_watchdog, which Debian compiles in.
+            conf.push_str(&install.load_line("watchdog").unwrap_or_default());
+        }
+        for m in &modules {
+            let line = install.load_line(m);
+            if line.is_none() && !install.builtin.iter().any(|b| b == m) {
+                bail!(
+                    "{} needs Apache module {m}, which is not installed in {}",
+                    included.display(),
+                    install.modules_dir.display()
+                );
+            }
+            conf.push_str(&line.unwrap_or_default());
+        }
+        if let Some((uid, gid)) = unprivileged_ids() {
+            let _ = writeln!(conf, "User #{uid}\nGroup #{gid}");
+        }
+        let _ = writeln!(conf, "Include \"{}\"", included.display());
+        let main_conf = dir.path().join("httpd.conf");
+        std::fs::write(&main_conf, conf).context("cannot write the wrapper config")?;
+        Ok(Self {
+            dir,
+            port,
+            main_conf,
+            install: install.clone(),
+        })
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Runs `httpd -t`; returns httpd's own message on failure.
+    pub fn syntax_check(&self) -> Result<()> {
+        let out = Command::new(&self.install.binary)
+            .arg("-t")
+            .arg("-f")
+            .arg(&self.main_conf)
+            .output()
+            .with_context(|| format!("cannot run {}", self.install.binary.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let mut msg = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+        msg.push_str(&String::from_utf8_lossy(&out.stdout));
+        bail!("{}", with_offending_line(&msg))
+    }
+
+    /// Starts httpd in the foreground and waits until it accepts connections.
+    pub fn start(self) -> Result<Running> {
+        let child = Command::new(&self.install.binary)
+            .arg("-f")
+            .arg(&self.main_conf)
+            .arg("-DFOREGROUND")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.install.binary.display()))?;
+        let mut running = Running {
+            child: Some(child),
+            wrapper: self,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let addr = running.addr();
+        loop {
+            if let Some(status) = running
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                let mut stderr = String::new();
+                if let Some(mut e) = running.child.take().and_then(|mut c| c.stderr.take()) {
+                    use std::io::Read;
+                    let _ = e.read_to_string(&mut stderr);
+                }
+                bail!(
+                    "httpd exited at start ({status}):\n{}{}",
+                    with_offending_line(stderr.trim()),
+                    running.wrapper.error_log()
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(running);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "httpd did not listen on {addr} within 15 s:\n{}",
+                    running.wrapper.error_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A started httpd; stopped (SIGTERM, then SIGKILL) when dropped, also on a panic.
+pub struct Running {
+    child: Option<Child>,
+    pub wrapper: Wrapper,
+}
+
+impl Running {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.wrapper.port))
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// Stops httpd and returns its error log.
+    pub fn stop(mut self) -> String {
+        self.shutdown();
+        self.wrapper.error_log()
+    }
+
+    /// Makes httpd re-read its config (SIGUSR1, `apachectl graceful`).
+    pub fn graceful(&self) -> Result<()> {
+        let pid = self
+            .child
+            .as_ref()
+            .map(|c| c.id())
+            .context("httpd is not running")?;
+        signal(pid, "USR1")
+    }
+
+    fn shutdown(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn signal(pid: u32, sig: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .context("cannot run kill")?;
+    if !status.success() {
+        bail!("kill -{sig} {pid} failed");
+    }
+    Ok(())
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// As root, httpd must switch to an unprivileged user: the first of these that exists.
+fn unprivileged_ids() -> Option<(String, String)> {
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.uid() == 0
+        })
+        .unwrap_or(false);
+    if !is_root {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    ["www-data", "apache", "daemon", "nobody"]
+        .iter()
+        .find_map(|user| {
+            passwd.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 3 && f[0] == *user).then(|| (f[2].to_owned(), f[3].to_owned()))
+            })
+        })
+}
+
+/// The temp folder is 0700; httpd's children run as another user and must reach it.
+fn open_up(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .context("cannot set the temp folder's permissions")
+}
+
+/// Adds the text of the line httpd complains about (`... on line N of FILE:`).
+fn with_offending_line(msg: &str) -> String {
+    let mut out = msg.to_owned();
+    let Some(rest) = msg.split(" on line ").nth(1) else {
+        return out;
+    };
+    let Some((num, rest)) = rest.split_once(" of ") else {
+        return out;
+    };
+    let file = rest.split(':').next().unwrap_or_default();
+    if let (Ok(n), Ok(text)) = (num.trim().parse::<usize>(), std::fs::read_to_string(file))
+        && let Some(line) = text.lines().nth(n.saturating_sub(1))
+    {
+        let _ = write!(out, "\n  line {n} of {file}: {}", line.trim());
+    }
+    out
+}

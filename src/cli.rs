@@ -1,0 +1,154 @@
+//! The command line: clap definitions, and the small argv rewrite that accepts the
+//! spellings of sMash's `zero modproxy` (`-balancer`, `-o=FILE`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::{AppName, ContextRoot, Host, LbMethod, Port, Route, Scheme};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "modproxy",
+    version,
+    about = "Make an app highly available behind Apache httpd (mod_proxy_balancer).",
+    long_about = "Make an app highly available behind Apache httpd.\n\n\
+        On each host that runs the app, `modproxy generate` writes a per-host Apache fragment. \
+        On the proxy, `modproxy merge -balancer` merges the fragments into one load-balancing \
+        config with a route per host and sticky sessions where the app needs them.",
+    after_help = "Examples:\n  \
+        modproxy generate -o hostA.conf                 # on each app host, in the app's folder\n  \
+        modproxy merge -balancer -o App.conf hostA.conf hostB.conf\n  \
+        modproxy merge -balancer -o App.conf App.conf hostC.conf   # add a third host\n  \
+        modproxy check App.conf --start                 # then: apachectl graceful"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write this host's Apache fragment for the app in the current folder.
+    #[command(after_help = "Examples:\n  \
+        modproxy generate -o hostA.conf\n  \
+        modproxy generate --config /opt/shop/modproxy.json -o=hostA.conf\n  \
+        modproxy generate --host app1.example.com --route app1 --port 8081\n  \
+        modproxy generate            # print to standard output\n\n\
+        The app config is --config FILE, else ./modproxy.json, else ./config/zero.config (sMash), \
+        else the defaults: name = folder name, port 8080, http, context root /.")]
+    Generate(GenerateArgs),
+    /// Merge fragments (and earlier merged files) into one Apache config.
+    #[command(after_help = "Examples:\n  \
+        modproxy merge -balancer -o App.conf hostA.conf hostB.conf\n  \
+        modproxy merge -balancer -o App.conf App.conf hostC.conf   # add a host\n  \
+        modproxy merge -o Apps.conf shop.conf blog.conf            # several apps, no balancing\n  \
+        modproxy merge --balancer --lbmethod bybusyness hostA.conf hostB.conf")]
+    Merge(MergeArgs),
+    /// Check a config file with the installed Apache httpd (syntax, and with --start a real start).
+    #[command(after_help = "Examples:\n  \
+        modproxy check App.conf\n  \
+        modproxy check --start App.conf && apachectl graceful")]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write to FILE (atomically) instead of standard output; `-` means standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Use templates from DIR where it has them (config.conf.hbs, header.hbs, app.hbs, footer.hbs).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// App config: a modproxy.json, or an sMash zero.config (by its .config extension).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// App name (also the balancer's name).
+    #[arg(long, value_parser = parse_with(AppName::new))]
+    pub name: Option<AppName>,
+
+    /// URL path the app serves, e.g. /shop.
+    #[arg(long, value_name = "PATH", value_parser = parse_with(ContextRoot::new))]
+    pub context_root: Option<ContextRoot>,
+
+    /// Port the app listens on.
+    #[arg(long, value_parser = parse_with(Port::parse))]
+    pub port: Option<Port>,
+
+    /// Scheme the app speaks: http or https.
+    #[arg(long, value_parser = parse_with(Scheme::parse))]
+    pub scheme: Option<Scheme>,
+
+    /// Host name or address the proxy uses to reach this app (default: detected).
+    #[arg(long, value_parser = parse_with(Host::new))]
+    pub host: Option<Host>,
+
+    /// Route of this host in the balancer (default: first label of the host name).
+    #[arg(long, value_parser = parse_with(Route::new))]
+    pub route: Option<Route>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    #[command(flatten)]
+    pub out: OutputArgs,
+
+    /// Balance members of the same app (name and context root) in one balancer:// (sMash: -balancer).
+    #[arg(short = 'b', long)]
+    pub balancer: bool,
+
+    /// How the balancer spreads requests that carry no sticky route.
+    #[arg(long, value_enum, default_value_t = LbMethod::Byrequests)]
+    pub lbmethod: LbMethod,
+
+    /// Fragments from `modproxy generate`, or files from an earlier `modproxy merge`.
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The config file to check, as it would be Included from httpd.conf.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Also start httpd on a free loopback port and stop it again (catches what -t misses).
+    #[arg(long)]
+    pub start: bool,
+}
+
+/// Adapts a validating constructor to clap, so a bad flag value is a usage error (exit 2).
+fn parse_with<T, F>(f: F) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    F: Fn(&str) -> anyhow::Result<T> + Clone + Send + Sync + 'static,
+{
+    move |s| f(s).map_err(|e| e.to_string())
+}
+
+/// Rewrites sMash's single-dash long flag `-balancer` into `--balancer`, up to a `--`.
+/// (`-o=FILE` needs no help: clap takes `=` after a short flag.)
+pub fn normalize_args<I: IntoIterator<Item = OsString>>(args: I) -> Vec<OsString> {
+    let mut seen_double_dash = false;
+    args.into_iter()
+        .map(|a| {
+            if a == "--" {
+                seen_double_dash = true;
+            }
+            if !seen_double_dash && a == "-balancer" {
+                OsString::from("--balancer")
+            } else {
+                a
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,172 @@
+//! What each subcommand does, start to finish: read inputs, build the model, render, write.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::apache;
+use crate::app_config::{self, Overrides};
+use crate::cli::{CheckArgs, GenerateArgs, MergeArgs};
+use crate::detect;
+use crate::fragment;
+use crate::merge::{self, Sourced};
+use crate::model::{LbMethod, Member};
+use crate::output::Target;
+use crate::render::{self, Options};
+
+/// `modproxy generate`: this host's fragment for the app in the current folder.
+pub fn generate(args: GenerateArgs) -> Result<()> {
+    let target = Target::from_arg(args.out.output.as_deref());
+    target.check()?;
+    let hb = render::registry(args.out.templates.as_deref())?;
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let settings = app_config::load(args.config.as_deref(), &cwd)?.resolve(
+        Overrides {
+            name: args.name,
+            context_root: args.context_root,
+            port: args.port,
+            scheme: args.scheme,
+            host: args.host,
+            route: args.route,
+        },
+        &cwd,
+    )?;
+    let id = detect::identity(settings.host, settings.route)?;
+    if let Some(note) = &id.note {
+        eprintln!("{note}");
+    }
+    let member = Member {
+        name: settings.name,
+        context_root: settings.context_root,
+        scheme: settings.scheme,
+        host: id.host,
+        port: settings.port,
+        route: id.route,
+        session_affinity: settings.session_affinity,
+        load_factor: settings.load_factor,
+        standby: settings.standby,
+        health_check: settings.health_check,
+    };
+    let title = format!(
+        "Apache fragment for app {} at {} on {} (route {})",
+        member.name,
+        member.context_root,
+        member.url(),
+        member.route
+    );
+    let summary = format!(
+        "wrote {}: app {} at {} -> {} (route {}){}",
+        target.describe(),
+        member.name,
+        member.context_root,
+        member.url(),
+        member.route,
+        settings
+            .source
+            .map(|p| format!(", from {}", p.display()))
+            .unwrap_or_else(|| ", from defaults".into())
+    );
+    let clusters = merge::clusters(
+        vec![Sourced {
+            member,
+            source: "this host".into(),
+        }],
+        false,
+    )?;
+    let opts = Options {
+        balance: false,
+        lbmethod: LbMethod::default(),
+        command: "modproxy generate".into(),
+        title,
+    };
+    let text = render::render(&hb, &clusters, &opts)?;
+    target.write(&text)?;
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// `modproxy merge`: many fragments into one config, balanced with `-balancer`.
+pub fn merge(args: MergeArgs) -> Result<()> {
+    let target = Target::from_arg(args.out.output.as_deref());
+    target.check()?;
+    let hb = render::registry(args.out.templates.as_deref())?;
+    // Everything is read before anything is written, so an input may also be the output.
+    let mut members = Vec::new();
+    for input in &args.inputs {
+        members.extend(fragment::read(input)?);
+    }
+    let clusters = merge::clusters(members, args.balancer)?;
+    let member_count: usize = clusters.iter().map(|c| c.members.len()).sum();
+    let apps: Vec<String> = clusters
+        .iter()
+        .map(|c| format!("{} at {} ({})", c.name, c.context_root, c.members.len()))
+        .collect();
+    let opts = Options {
+        balance: args.balancer,
+        lbmethod: args.lbmethod,
+        command: if args.balancer {
+            format!(
+                "modproxy merge -balancer --lbmethod {}",
+                args.lbmethod.as_str()
+            )
+        } else {
+            "modproxy merge".into()
+        },
+        title: format!(
+            "Apache config for {} app(s), {} member(s): {}",
+            clusters.len(),
+            member_count,
+            apps.join(", ")
+        ),
+    };
+    let text = render::render(&hb, &clusters, &opts)?;
+    target.write(&text)?;
+    eprintln!(
+        "wrote {}: {} {}, {member_count} member(s): {}",
+        target.describe(),
+        clusters.len(),
+        if args.balancer {
+            "balancer(s)"
+        } else {
+            "app(s)"
+        },
+        apps.join(", ")
+    );
+    Ok(())
+}
+
+/// `modproxy check`: the installed httpd's verdict on a file.
+pub fn check(args: CheckArgs) -> Result<()> {
+    let file = absolute(&args.file)?;
+    let install = apache::Installation::find()?;
+    let wrapper = apache::Wrapper::new(&install, &file)?;
+    wrapper
+        .syntax_check()
+        .with_context(|| format!("{}: httpd's syntax check failed", args.file.display()))?;
+    if args.start {
+        let running = wrapper
+            .start()
+            .with_context(|| format!("{}: httpd failed to start with it", args.file.display()))?;
+        let port = running.wrapper.port;
+        running.stop();
+        eprintln!(
+            "OK: {} passes `{} -t` and httpd started and stopped with it on 127.0.0.1:{port}",
+            args.file.display(),
+            install.binary.display()
+        );
+    } else {
+        eprintln!(
+            "OK: {} passes `{} -t` (add --start to also start httpd with it)",
+            args.file.display(),
+            install.binary.display()
+        );
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<std::path::PathBuf> {
+    if path.is_dir() {
+        anyhow::bail!("{} is a folder; give a config file", path.display());
+    }
+    std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))
+}

@@ -1,0 +1,497 @@
+//! The cluster vocabulary: `Member` and the validated values it is made of.
+//!
+//! Every newtype here checks its value in its constructor and nowhere else, so a value
+//! that reaches a template can never carry a quote, a newline or a space into Apache's
+//! config. Parse, don't validate.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// Characters allowed in names that Apache parses bare (routes, cookie names).
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Shows a rejected value safely: control characters and quotes are escaped.
+fn shown(value: &str) -> String {
+    format!("{value:?}")
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                $name::new(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+string_newtype!(AppName);
+string_newtype!(Route);
+string_newtype!(CookieName);
+string_newtype!(ContextRoot);
+string_newtype!(Host);
+string_newtype!(HealthUri);
+
+impl AppName {
+    /// An app name becomes the balancer's name (`balancer://NAME`), which Apache parses as
+    /// a URL host, so it keeps to letters, digits, `-`, `_` and `.`.
+    pub fn new(raw: &str) -> Result<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && raw.chars().all(|c| is_token_char(c) || c == '.');
+        if !ok {
+            bail!(
+                "app name {} is not valid; use 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+                shown(raw)
+            );
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Balancer names are compared without regard to case, as URL hosts are.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl Route {
+    /// Apache reads the route from a session cookie's value after the first `.`, so a route
+    /// with a dot could never match; only `[A-Za-z0-9_-]{1,64}` is allowed.
+    pub fn new(raw: &str) -> Result<Self> {
+        if raw.is_empty() || raw.len() > 64 || !raw.chars().all(is_token_char) {
+            bail!(
+                "route {} is not valid; use 1 to 64 letters, digits, '-' or '_' (no dots: Apache takes the route from the session cookie after its first '.')",
+                shown(raw)
+            );
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The route for a host when none is given: the first label of a host name, or the
+    /// whole address with `.`/`:` turned into `-` for an IP address.
+    pub fn from_host(host: &str) -> Result<Self> {
+        let candidate = if host.parse::<IpAddr>().is_ok() {
+            host.replace(['.', ':'], "-")
+        } else {
+            host.split('.').next().unwrap_or_default().to_owned()
+        };
+        Self::new(&candidate)
+    }
+}
+
+impl CookieName {
+    pub fn new(raw: &str) -> Result<Self> {
+        let ok =
+            !raw.is_empty() && raw.len() <= 64 && raw.chars().all(|c| is_token_char(c) || c == '.');
+        if !ok {
+            bail!(
+                "session cookie name {} is not valid; use 1 to 64 letters, digits, '-', '_' or '.'",
+                shown(raw)
+            );
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+/// A URL path segment character that needs neither quoting nor regex care beyond `.`.
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~')
+}
+
+impl ContextRoot {
+    /// `/` or `/seg/seg`, with no empty, `.` or `..` segments. A trailing slash is dropped,
+    /// so `/app/` and `/app` are the same context root.
+    pub fn new(raw: &str) -> Result<Self> {
+        let fail = || {
+            anyhow::anyhow!(
+                "context root {} is not valid; use \"/\" or a path such as \"/shop\" or \"/shop/api\" made of letters, digits, '-', '_', '.' and '~'",
+                shown(raw)
+            )
+        };
+        let trimmed = raw.strip_suffix('/').unwrap_or(raw);
+        if trimmed.is_empty() {
+            return if raw == "/" {
+                Ok(Self("/".into()))
+            } else {
+                Err(fail())
+            };
+        }
+        let rest = trimmed.strip_prefix('/').ok_or_else(fail)?;
+        if rest.len() > 200 {
+            return Err(fail());
+        }
+        for seg in rest.split('/') {
+            if seg.is_empty() || seg == "." || seg == ".." || !seg.chars().all(is_path_char) {
+                return Err(fail());
+            }
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    /// Number of path segments: `/` has 0, `/shop/api` has 2. Longer paths are matched first.
+    pub fn depth(&self) -> usize {
+        if self.is_root() {
+            0
+        } else {
+            self.0.matches('/').count()
+        }
+    }
+
+    /// The anchored regex that matches exactly this path and the paths below it, and not
+    /// `/shopping` for `/shop` (Apache's ProxyPass matches plain prefixes).
+    pub fn match_regex(&self) -> String {
+        format!("^{}(/.*)?$", self.0.replace('.', "\\."))
+    }
+}
+
+impl Host {
+    /// A DNS name (RFC 1123 labels) or an IP address.
+    pub fn new(raw: &str) -> Result<Self> {
+        if raw.parse::<IpAddr>().is_ok() {
+            return Ok(Self(raw.to_owned()));
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let name = raw.strip_suffix('.').unwrap_or(raw);
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            bail!(
+                "host {} is not valid; use a DNS name such as \"app1.example.com\" or an IP address",
+                shown(raw)
+            );
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The host as it goes in a URL: IPv6 addresses in brackets.
+    pub fn for_url(&self) -> String {
+        match self.0.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => self.0.clone(),
+        }
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        match self.0.parse::<IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => {
+                let lower = self.0.to_ascii_lowercase();
+                lower == "localhost" || lower.ends_with(".localhost")
+            }
+        }
+    }
+}
+
+impl HealthUri {
+    /// The path (and query) httpd appends to the member URL to probe it.
+    pub fn new(raw: &str) -> Result<Self> {
+        let ok = raw.starts_with('/')
+            && raw.len() <= 200
+            && raw
+                .chars()
+                .all(|c| is_path_char(c) || matches!(c, '/' | '?' | '=' | '&' | '%'));
+        if !ok {
+            bail!(
+                "health check uri {} is not valid; use a path such as \"/health\" (letters, digits and -_.~/?=&%)",
+                shown(raw)
+            );
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "http" => Ok(Scheme::Http),
+            "https" => Ok(Scheme::Https),
+            _ => bail!(
+                "scheme {} is not valid; use \"http\" or \"https\"",
+                shown(raw)
+            ),
+        }
+    }
+}
+
+/// How a client is kept on the member that holds its session.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "cookie", rename_all = "kebab-case")]
+pub enum SessionAffinity {
+    /// Stateless (or replicated state): any member serves any request.
+    None,
+    /// The app sets a session cookie whose value ends in `.ROUTE`.
+    AppCookie(CookieName),
+    /// httpd sets its own `ROUTEID` cookie.
+    ProxyCookie,
+}
+
+impl SessionAffinity {
+    /// The cookie httpd reads the route from, if any.
+    pub fn sticky_cookie(&self) -> Option<&str> {
+        match self {
+            SessionAffinity::None => None,
+            SessionAffinity::AppCookie(c) => Some(c.as_str()),
+            SessionAffinity::ProxyCookie => Some(PROXY_COOKIE),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            SessionAffinity::None => "none".into(),
+            SessionAffinity::AppCookie(c) => format!("app-cookie ({c})"),
+            SessionAffinity::ProxyCookie => format!("proxy-cookie ({PROXY_COOKIE})"),
+        }
+    }
+}
+
+/// The cookie httpd sets itself in `proxy-cookie` mode.
+pub const PROXY_COOKIE: &str = "ROUTEID";
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "RawHealthCheck")]
+pub struct HealthCheck {
+    pub uri: HealthUri,
+    /// Seconds between probes.
+    pub interval: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealthCheck {
+    uri: HealthUri,
+    interval: u32,
+}
+
+impl TryFrom<RawHealthCheck> for HealthCheck {
+    type Error = anyhow::Error;
+
+    fn try_from(raw: RawHealthCheck) -> Result<Self> {
+        HealthCheck::new(raw.uri, raw.interval)
+    }
+}
+
+impl HealthCheck {
+    pub const MAX_INTERVAL: u32 = 3600;
+
+    pub fn new(uri: HealthUri, interval: u32) -> Result<Self> {
+        if !(1..=Self::MAX_INTERVAL).contains(&interval) {
+            bail!(
+                "health check interval {interval} is not valid; use 1 to {} seconds",
+                Self::MAX_INTERVAL
+            );
+        }
+        Ok(Self { uri, interval })
+    }
+}
+
+/// Relative weight of a member, 1 to 100 as Apache's `loadfactor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LoadFactor(u8);
+
+impl LoadFactor {
+    pub fn new(raw: i64) -> Result<Self> {
+        if !(1..=100).contains(&raw) {
+            bail!("load factor {raw} is not valid; use a whole number from 1 to 100");
+        }
+        Ok(Self(raw as u8))
+    }
+
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl Default for LoadFactor {
+    fn default() -> Self {
+        Self(1)
+    }
+}
+
+impl<'de> Deserialize<'de> for LoadFactor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = i64::deserialize(d)?;
+        LoadFactor::new(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A TCP port, 1 to 65535.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Port(u16);
+
+impl Port {
+    pub fn new(raw: i64) -> Result<Self> {
+        if !(1..=65535).contains(&raw) {
+            bail!("port {raw} is not valid; use a number from 1 to 65535");
+        }
+        Ok(Self(raw as u16))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw.trim().parse::<i64>() {
+            Ok(n) => Self::new(n),
+            Err(_) => bail!(
+                "port {} is not valid; use a number from 1 to 65535",
+                shown(raw)
+            ),
+        }
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = i64::deserialize(d)?;
+        Port::new(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a balancer picks a member for a request without a sticky route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LbMethod {
+    /// Spread requests evenly, weighted by loadfactor.
+    #[default]
+    Byrequests,
+    /// Spread bytes transferred evenly.
+    Bytraffic,
+    /// Send each request to the member with the fewest requests in flight.
+    Bybusyness,
+    /// Use heartbeats from the members (needs mod_heartmonitor set up separately).
+    Heartbeat,
+}
+
+impl LbMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbMethod::Byrequests => "byrequests",
+            LbMethod::Bytraffic => "bytraffic",
+            LbMethod::Bybusyness => "bybusyness",
+            LbMethod::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// One running instance of an app on one host: everything a balancer needs to reach it.
+/// This is also the record a fragment carries for `merge` to read back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Member {
+    pub name: AppName,
+    pub context_root: ContextRoot,
+    pub scheme: Scheme,
+    pub host: Host,
+    pub port: Port,
+    pub route: Route,
+    pub session_affinity: SessionAffinity,
+    pub load_factor: LoadFactor,
+    pub standby: bool,
+    pub health_check: Option<HealthCheck>,
+}
+
+impl Member {
+    /// The backend's base URL, without a path: `http://host:port`.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}:{}",
+            self.scheme.as_str(),
+            self.host.for_url(),
+            self.port.get()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_root_drops_trailing_slash_and_rejects_tricks() {
+        assert_eq!(ContextRoot::new("/app/").unwrap().as_str(), "/app");
+        assert_eq!(ContextRoot::new("/").unwrap().as_str(), "/");
+        for bad in [
+            "", "app", "//", "/a//b", "/a/../b", "/a b", "/a\"", "/a\n", "/./", "/a?x",
+        ] {
+            assert!(ContextRoot::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn context_root_regex_matches_only_the_path_and_below() {
+        assert_eq!(
+            ContextRoot::new("/a.b/c").unwrap().match_regex(),
+            "^/a\\.b/c(/.*)?$"
+        );
+    }
+
+    #[test]
+    fn route_rejects_dots_and_derives_from_hosts() {
+        assert!(Route::new("host.a").is_err());
+        assert!(Route::new("").is_err());
+        assert_eq!(
+            Route::from_host("app1.example.com").unwrap().as_str(),
+            "app1"
+        );
+        assert_eq!(Route::from_host("10.0.0.7").unwrap().as_str(), "10-0-0-7");
+        assert_eq!(Route::from_host("fe80::1").unwrap().as_str(), "fe80--1");
+    }
+
+    #[test]
+    fn host_accepts_names_and_addresses_only() {
+        assert!(Host::new("app1.example.com").is_ok());
+        assert!(Host::new("::1").unwrap().is_loopback());
+        assert_eq!(Host::new("::1").unwrap().for_url(), "[::1]");
+        assert!(Host::new("LOCALHOST").unwrap().is_loopback());
+        for bad in ["", "a b", "a\"b", "-a", "a..b", "x\nProxyPass"] {
+            assert!(Host::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

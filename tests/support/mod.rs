@@ -1,0 +1,69 @@
+//! Shared test helpers: the binary, the fixtures, and (in `httpd`/`backend`) real servers.
+#![allow(dead_code)]
+
+pub mod backend;
+pub mod httpd;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub fn modproxy() -> Command {
+    Command::cargo_bin("modproxy").expect("the modproxy binary is built")
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Every fixture case folder (holding an `args` file), in name order.
+pub fn fixture_cases() -> Vec<PathBuf> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures/ is readable")
+        .map(|e| e.expect("fixture entry").path())
+        .filter(|p| p.join("args").is_file())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// Runs a fixture case: its `args` file, in its folder. Returns the process output.
+pub fn run_case(case: &Path) -> Output {
+    let args = std::fs::read_to_string(case.join("args")).expect("args file");
+    modproxy()
+        .current_dir(case)
+        .args(args.split_whitespace())
+        .output()
+        .expect("modproxy runs")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("create fixture folder");
+    }
+    std::fs::write(&path, text).expect("write fixture file");
+    path
+}
+
+/// Runs `modproxy generate` in `dir` with the given args and returns the fragment text.
+pub fn generate_in(dir: &Path, args: &[&str]) -> String {
+    let out = modproxy()
+        .current_dir(dir)
+        .arg("generate")
+        .args(args)
+        .output()
+        .expect("modproxy runs");
+    assert!(out.status.success(), "generate failed: {}", stderr(&out));
+    stdout(&out)
+}
