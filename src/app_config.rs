@@ -119,6 +119,12 @@ fn read_text(path: &Path) -> Result<String> {
 /// Reads `modproxy.json`; an error names the field by its JSON path.
 pub fn read_json(path: &Path) -> Result<AppConfig> {
     let text = read_text(path)?;
+    if !text.trim_start().starts_with('{') {
+        bail!(
+            "{}: the file must hold one JSON object, such as {{\"name\": \"shop\", \"port\": 8080}}; see \"App config\" in README.md",
+            path.display()
+        );
+    }
     let mut de = serde_json::Deserializer::from_str(&text);
     let mut config: AppConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();

@@ -67,3 +67,11 @@ pub fn generate_in(dir: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "generate failed: {}", stderr(&out));
     stdout(&out)
 }
+
+/// A scratch folder whose name is a valid app name (tempfile's default starts with a dot).
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("scratch-")
+        .tempdir()
+        .expect("create a temp folder")
+}

@@ -1,0 +1,370 @@
+//! The command line as a user sees it: sMash spellings, stdout, idempotence, host detection,
+//! template overrides, help.
+
+mod support;
+
+use support::{fixtures, generate_in, modproxy, scratch, stderr, stdout, write};
+
+fn golden(case: &str) -> String {
+    std::fs::read_to_string(fixtures().join(case).join("expected.conf")).unwrap()
+}
+
+fn golden_path(case: &str) -> String {
+    fixtures()
+        .join(case)
+        .join("expected.conf")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn generate_accepts_every_spelling_of_the_output_flag() {
+    let d = scratch();
+    write(
+        d.path(),
+        "modproxy.json",
+        &std::fs::read_to_string(fixtures().join("gen-hostA/modproxy.json")).unwrap(),
+    );
+    let expected = golden("gen-hostA");
+    for args in [
+        vec!["-o=hostA.conf"],
+        vec!["-o", "hostA.conf"],
+        vec!["--output", "hostA.conf"],
+        vec!["--output=hostA.conf"],
+    ] {
+        let _ = std::fs::remove_file(d.path().join("hostA.conf"));
+        let out = modproxy()
+            .current_dir(d.path())
+            .arg("generate")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{args:?} also wrote to stdout");
+        let written = std::fs::read_to_string(d.path().join("hostA.conf")).unwrap();
+        assert_eq!(written, expected, "{args:?}");
+        assert!(
+            stderr(&out).contains("wrote hostA.conf: app shop at /shop"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn merge_accepts_every_spelling_of_the_balancer_flag() {
+    let d = scratch();
+    let expected = golden("merge-balancer-app-cookie");
+    for flag in ["-balancer", "--balancer", "-b"] {
+        let out = modproxy()
+            .current_dir(d.path())
+            .args([
+                "merge",
+                flag,
+                "-o=App.conf",
+                &golden_path("gen-hostA"),
+                &golden_path("gen-hostB"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{flag}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("App.conf")).unwrap(),
+            expected,
+            "{flag}"
+        );
+        assert!(
+            stderr(&out).contains("1 balancer(s), 2 member(s)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn dash_output_and_no_output_both_write_to_stdout() {
+    let a = golden_path("gen-hostA");
+    let b = golden_path("gen-hostB");
+    let with_dash = modproxy()
+        .args(["merge", "-balancer", "-o", "-", &a, &b])
+        .output()
+        .unwrap();
+    let without = modproxy()
+        .args(["merge", "-balancer", &a, &b])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&with_dash), golden("merge-balancer-app-cookie"));
+    assert_eq!(with_dash.stdout, without.stdout);
+    assert!(stderr(&with_dash).contains("wrote standard output"));
+    assert!(
+        !stdout(&with_dash).contains("wrote"),
+        "summary leaked into the config"
+    );
+}
+
+#[test]
+fn merging_a_merged_file_again_changes_nothing() {
+    let d = scratch();
+    let app = write(d.path(), "App.conf", &golden("merge-balancer-app-cookie"));
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["merge", "-balancer", "-o", "App.conf", "App.conf"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(app).unwrap(),
+        golden("merge-balancer-app-cookie")
+    );
+}
+
+#[test]
+fn a_third_host_is_added_by_merging_into_the_merged_file() {
+    let d = scratch();
+    let app = write(d.path(), "App.conf", &golden("merge-balancer-app-cookie"));
+    let out = modproxy()
+        .current_dir(d.path())
+        .args([
+            "merge",
+            "-balancer",
+            "-o",
+            "App.conf",
+            "App.conf",
+            &golden_path("gen-hostC"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(app).unwrap(),
+        golden("merge-third-host")
+    );
+}
+
+#[test]
+fn input_order_does_not_change_the_output() {
+    let files = [
+        "gen-hostA",
+        "gen-hostB",
+        "gen-hostC",
+        "gen-proxy-cookie-a",
+        "gen-defaults",
+    ]
+    .map(golden_path);
+    let forward = modproxy()
+        .arg("merge")
+        .arg("-balancer")
+        .args(&files)
+        .output()
+        .unwrap();
+    let mut reversed = files.to_vec();
+    reversed.reverse();
+    let backward = modproxy()
+        .arg("merge")
+        .arg("-balancer")
+        .args(&reversed)
+        .output()
+        .unwrap();
+    assert!(forward.status.success(), "{}", stderr(&forward));
+    assert_eq!(forward.stdout, backward.stdout);
+}
+
+#[test]
+fn generate_without_host_never_points_at_loopback() {
+    let d = scratch();
+    let out = modproxy()
+        .current_dir(d.path())
+        .arg("generate")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let url_line = text.lines().find(|l| l.starts_with("ProxyPass ")).unwrap();
+    assert!(
+        !url_line.contains("127.")
+            && !url_line.contains("localhost")
+            && !url_line.contains("[::1]"),
+        "{url_line}"
+    );
+    // On a machine whose name resolves only to loopback the fallback must be announced.
+    let host = hostname_resolves_to_loopback();
+    assert_eq!(
+        stderr(&out).contains("using its address"),
+        host,
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn hostname_resolves_to_loopback() -> bool {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    (name.trim(), 0)
+        .to_socket_addrs()
+        .map(|a| a.into_iter().all(|a| a.ip().is_loopback()))
+        .unwrap_or(true)
+}
+
+#[test]
+fn generate_uses_an_explicit_loopback_host_when_asked() {
+    let d = scratch();
+    let text = generate_in(d.path(), &["--host", "127.0.0.1", "--route", "local"]);
+    assert!(
+        text.contains("ProxyPass \"/\" \"http://127.0.0.1:8080/\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn generate_defaults_name_the_app_after_its_folder() {
+    let d = scratch();
+    let folder = d.path().file_name().unwrap().to_string_lossy().into_owned();
+    let text = generate_in(d.path(), &["--host", "app1.example.com"]);
+    assert!(text.contains(&format!("\"name\":\"{folder}\"")), "{text}");
+    assert!(
+        text.contains("\"port\":8080") && text.contains("\"contextRoot\":\"/\""),
+        "{text}"
+    );
+    assert!(text.contains("\"route\":\"app1\""), "{text}");
+}
+
+#[test]
+fn generate_prefers_modproxy_json_over_zero_config_and_config_flag_over_both() {
+    let d = scratch();
+    write(
+        d.path(),
+        "config/zero.config",
+        "/config/name = \"fromzero\"\n",
+    );
+    assert!(generate_in(d.path(), &["--host", "h1"]).contains("\"name\":\"fromzero\""));
+    write(d.path(), "modproxy.json", r#"{"name":"fromjson"}"#);
+    assert!(generate_in(d.path(), &["--host", "h1"]).contains("\"name\":\"fromjson\""));
+    write(d.path(), "other.json", r#"{"name":"fromflag"}"#);
+    assert!(
+        generate_in(d.path(), &["--host", "h1", "-c", "other.json"])
+            .contains("\"name\":\"fromflag\"")
+    );
+    assert!(
+        generate_in(
+            d.path(),
+            &["--host", "h1", "--config", "config/zero.config"]
+        )
+        .contains("\"name\":\"fromzero\"")
+    );
+}
+
+#[test]
+fn templates_folder_overrides_only_the_templates_it_holds() {
+    let d = scratch();
+    write(
+        d.path(),
+        "tpl/header.hbs",
+        "# Custom header for {{title}}\n",
+    );
+    let out = modproxy()
+        .current_dir(d.path())
+        .args([
+            "merge",
+            "-balancer",
+            "--templates",
+            "tpl",
+            &golden_path("gen-hostA"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("# Custom header for Apache config for 1 app(s)"),
+        "{text}"
+    );
+    assert!(text.contains("<Proxy \"balancer://shop\">"), "{text}");
+}
+
+#[test]
+fn an_overridden_template_cannot_smuggle_unquotable_values() {
+    let d = scratch();
+    // A template may quote anything it likes, but quote refuses what would break out.
+    write(d.path(), "tpl/header.hbs", "# {{quote \"a\\\"b\"}}\n");
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["merge", "--templates", "tpl", &golden_path("gen-hostA")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("refusing to quote"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn writing_a_file_keeps_its_permissions_and_leaves_no_temp_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = scratch();
+    let app = write(d.path(), "App.conf", "old\n");
+    std::fs::set_permissions(&app, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let out = modproxy()
+        .current_dir(d.path())
+        .args([
+            "merge",
+            "-balancer",
+            "-o",
+            "App.conf",
+            &golden_path("gen-hostA"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&app).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let names: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let out = modproxy()
+        .current_dir(d.path())
+        .args([
+            "merge",
+            "-balancer",
+            "-o",
+            "New.conf",
+            &golden_path("gen-hostA"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mode = std::fs::metadata(d.path().join("New.conf"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o644);
+}
+
+#[test]
+fn help_shows_examples_and_version_prints() {
+    for args in [
+        vec!["--help"],
+        vec!["generate", "--help"],
+        vec!["merge", "--help"],
+        vec!["check", "--help"],
+    ] {
+        let out = modproxy().args(&args).output().unwrap();
+        assert!(out.status.success());
+        let text = stdout(&out);
+        assert!(
+            text.contains("Examples:") && text.contains("modproxy "),
+            "{args:?}: {text}"
+        );
+    }
+    let out = modproxy().arg("--version").output().unwrap();
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("modproxy {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = modproxy().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
