@@ -242,10 +242,15 @@ impl Wrapper {
                     use std::io::Read;
                     let _ = e.read_to_string(&mut stderr);
                 }
-                bail!(
-                    "httpd exited at start ({status}):\n{}{}",
-                    with_offending_line(stderr.trim()),
+                // In the foreground httpd logs start-up errors to stderr, later ones to the log.
+                let said = if stderr.trim().is_empty() {
                     running.wrapper.error_log()
+                } else {
+                    stderr
+                };
+                bail!(
+                    "httpd exited at start ({status}):\n{}",
+                    with_offending_line(said.trim())
                 );
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {

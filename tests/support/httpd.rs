@@ -1,1 +1,95 @@
+//! A real Apache httpd for the tests (via `modproxy::apache`, the code behind
+//! `modproxy check`), and a minimal HTTP client to talk to it.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::Duration;
+
+pub use modproxy::apache::Running;
+use modproxy::apache::{Installation, Wrapper};
+
+/// The installed httpd; a test that needs it fails loudly when it is missing.
+pub fn installation() -> Installation {
+    Installation::find().unwrap_or_else(|e| {
+        panic!("these tests need a real Apache httpd and none was found: {e:#}\nrun the README's test command (scripts/test), which installs it")
+    })
+}
+
+/// Syntax-checks `conf` (Included from a minimal wrapper) and starts httpd with it.
+pub fn start(conf: &Path) -> Running {
+    let install = installation();
+    let wrapper = Wrapper::new(&install, conf).unwrap_or_else(|e| panic!("{e:#}"));
+    wrapper
+        .syntax_check()
+        .unwrap_or_else(|e| panic!("{}: httpd -t failed: {e:#}", conf.display()));
+    wrapper
+        .start()
+        .unwrap_or_else(|e| panic!("{}: httpd failed to start: {e:#}", conf.display()))
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The backend that answered (its route), from the body `route=NAME path=...`.
+    pub fn route(&self) -> Option<&str> {
+        self.body
+            .strip_prefix("route=")
+            .and_then(|r| r.split_whitespace().next())
+    }
+}
+
+/// One GET over a fresh connection (HTTP/1.0-style, closed after the answer).
+pub fn get(httpd: &Running, path: &str, cookie: Option<&str>) -> Response {
+    let mut stream = TcpStream::connect(httpd.addr()).expect("connect to httpd");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{cookie}\r\n"
+    )
+    .expect("send request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad response to {path}: {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}

@@ -1,0 +1,80 @@
+//! `modproxy check`: the installed httpd's verdict, with -t and with a real start.
+
+mod support;
+
+use support::{fixtures, modproxy, scratch, stderr, write};
+
+#[test]
+fn check_passes_a_generated_file_with_and_without_start() {
+    let file = fixtures().join("merge-several-apps/expected.conf");
+    for extra in [&[][..], &["--start"][..]] {
+        let out = modproxy()
+            .arg("check")
+            .args(extra)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).starts_with("OK: "), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn check_shows_httpds_error_and_the_offending_line() {
+    let d = scratch();
+    let bad = write(
+        d.path(),
+        "bad.conf",
+        "ProxyPass \"/\" \"http://127.0.0.1:9/\"\nProxyPassMatch \"^/(\" \"http://x\"\n",
+    );
+    let out = modproxy().arg("check").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("Syntax error on line 2"), "{err}");
+    assert!(
+        err.contains("line 2 of") && err.contains("ProxyPassMatch \"^/(\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_start_catches_what_the_syntax_check_misses() {
+    // Without mod_slotmem_shm a balancer passes `httpd -t` but cannot start (AH01177).
+    let d = scratch();
+    let text = std::fs::read_to_string(fixtures().join("merge-balancer-app-cookie/expected.conf"))
+        .unwrap()
+        .replace(" slotmem_shm_module", "");
+    let file = write(d.path(), "noslot.conf", &text);
+    let out = modproxy().arg("check").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = modproxy()
+        .args(["check", "--start"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("AH01177"), "{}", stderr(&out));
+}
+
+#[test]
+fn check_reports_missing_files_and_folders() {
+    let d = scratch();
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["check", "nope.conf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot read nope.conf"),
+        "{}",
+        stderr(&out)
+    );
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["check", "."])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is a folder"), "{}", stderr(&out));
+}
