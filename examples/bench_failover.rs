@@ -199,7 +199,8 @@ fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, Str
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim(), 16).map_err(|_| std::io::ErrorKind::InvalidData)?;
+            let n = usize::from_str_radix(size.trim(), 16)
+                .map_err(|_| std::io::ErrorKind::InvalidData)?;
             let mut chunk = vec![0; n + 2];
             reader.read_exact(&mut chunk)?;
             if n == 0 {
@@ -239,7 +240,10 @@ fn drive(
     }
     stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed();
-    let mut all: Vec<Sample> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let mut all: Vec<Sample> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
     all.sort_by_key(|s| s.at_ms);
     (all, elapsed)
 }
@@ -267,7 +271,9 @@ fn main() {
     let dir = tempfile::Builder::new().prefix("bench-").tempdir().unwrap();
     let mut json = String::from(r#"{"name":"app","contextRoot":"/app""#);
     if let Some(i) = args.health_interval {
-        json.push_str(&format!(r#","healthCheck":{{"uri":"/health","interval":{i}}}"#));
+        json.push_str(&format!(
+            r#","healthCheck":{{"uri":"/health","interval":{i}}}"#
+        ));
     }
     if let Some(extra) = &args.extra_json {
         json.push(',');
@@ -281,10 +287,23 @@ fn main() {
     for (route, port) in [("a", a.port), ("b", b.port)] {
         run_modproxy(
             dir.path(),
-            &["generate", "--host", "127.0.0.1", "--port", &port.to_string(), "--route", route, "-o", &format!("{route}.conf")],
+            &[
+                "generate",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--route",
+                route,
+                "-o",
+                &format!("{route}.conf"),
+            ],
         );
     }
-    run_modproxy(dir.path(), &["merge", "-balancer", "-o", "App.conf", "a.conf", "b.conf"]);
+    run_modproxy(
+        dir.path(),
+        &["merge", "-balancer", "-o", "App.conf", "a.conf", "b.conf"],
+    );
     let conf = dir.path().join("App.conf");
     let members: Vec<String> = std::fs::read_to_string(&conf)
         .unwrap()
@@ -328,14 +347,23 @@ fn main() {
     let kill_ms = kill_at.as_millis() as u64;
     let restart_ms = restart_at.as_millis() as u64;
     let errors = |s: &Sample| !matches!(s.outcome, Outcome::Ok { .. });
-    let non2xx = run.iter().filter(|s| matches!(s.outcome, Outcome::Status(_))).count();
-    let sock = run.iter().filter(|s| s.outcome == Outcome::SocketError).count();
+    let non2xx = run
+        .iter()
+        .filter(|s| matches!(s.outcome, Outcome::Status(_)))
+        .count();
+    let sock = run
+        .iter()
+        .filter(|s| s.outcome == Outcome::SocketError)
+        .count();
     let last_error_after_kill = run
         .iter()
         .filter(|s| s.at_ms >= kill_ms && errors(s))
         .map(|s| s.at_ms - kill_ms)
         .max();
-    let errors_before_kill = run.iter().filter(|s| s.at_ms < kill_ms && errors(s)).count();
+    let errors_before_kill = run
+        .iter()
+        .filter(|s| s.at_ms < kill_ms && errors(s))
+        .count();
     let b_back = run
         .iter()
         .find(|s| s.at_ms >= restart_ms && s.outcome == (Outcome::Ok { backend_b: true }))
@@ -383,5 +411,8 @@ fn main() {
     println!("| throughput straight to one backend | {d_rps:.0} req/s |");
     println!("| throughput through httpd, 2 members | {p_rps:.0} req/s |");
     println!("| ratio (httpd / direct) | {:.2} |", p_rps / d_rps);
-    println!("| failover run throughput | {:.0} req/s |", rps(&run, run_time));
+    println!(
+        "| failover run throughput | {:.0} req/s |",
+        rps(&run, run_time)
+    );
 }
