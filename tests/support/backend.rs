@@ -22,7 +22,7 @@ fn binary() -> PathBuf {
     let path = profile_dir.join("examples").join("backend");
     assert!(
         path.is_file(),
-        "the test backend {} is missing; build it with `cargo build --examples` (cargo test does)",
+        "the test backend {} is missing; build it with `cargo build --examples` (plain `cargo test` does; `cargo test --all-targets` builds it as a test harness instead)",
         path.display()
     );
     path
