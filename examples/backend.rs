@@ -4,8 +4,15 @@
 //! ```text
 //! backend --route a [--port 0] [--cookie zsessionid]
 //! ```
-//! Prints `listening on 127.0.0.1:PORT` once ready. `GET .../health` answers `ok`. With
-//! `--cookie NAME`, a request without that cookie gets `NAME=<n>.<route>` (sMash-style
+//! Prints `listening on 127.0.0.1:PORT` once ready, then answers every request with
+//! `route=R path=P host=H xff=X xfp=Y` (its route, the path and the Host,
+//! X-Forwarded-For and X-Forwarded-Proto it received, `-` when absent), except:
+//! - `.../health` answers `ok`;
+//! - a path containing `/slow` answers after 3 seconds;
+//! - a path containing `/status/503` answers 503;
+//! - a WebSocket upgrade request gets `101 Switching Protocols`, then every byte is echoed.
+//!
+//! With `--cookie NAME`, a request without that cookie gets `NAME=<n>.<route>` (sMash-style
 //! session id carrying the route). Runs until killed.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -86,6 +93,8 @@ fn serve(stream: TcpStream, cfg: &Config) -> std::io::Result<()> {
         let mut content_length = 0usize;
         let mut cookie_header = String::new();
         let mut close = request_line.ends_with("HTTP/1.0\r\n");
+        let mut upgrade = false;
+        let (mut host, mut xff, mut xfp) = ("-".to_owned(), "-".to_owned(), "-".to_owned());
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line)? == 0 {
@@ -101,12 +110,42 @@ fn serve(stream: TcpStream, cfg: &Config) -> std::io::Result<()> {
                 "content-length" => content_length = value.parse().unwrap_or(0),
                 "cookie" => cookie_header = value.to_owned(),
                 "connection" => close = value.eq_ignore_ascii_case("close"),
+                "upgrade" => upgrade = value.eq_ignore_ascii_case("websocket"),
+                "host" => host = value.to_owned(),
+                "x-forwarded-for" => xff = value.replace(' ', ""),
+                "x-forwarded-proto" => xfp = value.to_owned(),
                 _ => {}
             }
         }
         let mut body_in = vec![0; content_length];
         reader.read_exact(&mut body_in)?;
 
+        if upgrade {
+            write!(
+                writer,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Route: {}\r\n\r\n",
+                cfg.route
+            )?;
+            writer.flush()?;
+            // Echo raw bytes: enough to prove the tunnel, without WebSocket framing.
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer.write_all(&buf[..n])?;
+                writer.flush()?;
+            }
+        }
+        if path.contains("/slow") {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        let status = if path.contains("/status/503") {
+            "503 Service Unavailable"
+        } else {
+            "200 OK"
+        };
         let mut extra = String::new();
         let body = if path.split('?').next().unwrap_or("").ends_with("/health") {
             "ok\n".to_owned()
@@ -119,11 +158,14 @@ fn serve(stream: TcpStream, cfg: &Config) -> std::io::Result<()> {
                 let id = SESSIONS.fetch_add(1, Ordering::Relaxed);
                 extra = format!("Set-Cookie: {name}={id}.{}; Path=/\r\n", cfg.route);
             }
-            format!("route={} path={path}\n", cfg.route)
+            format!(
+                "route={} path={path} host={host} xff={xff} xfp={xfp}\n",
+                cfg.route
+            )
         };
         write!(
             writer,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Route: {}\r\n{extra}{}\r\n{body}",
+            "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nX-Route: {}\r\n{extra}{}\r\n{body}",
             body.len(),
             cfg.route,
             if close { "Connection: close\r\n" } else { "" }

@@ -26,6 +26,7 @@ const GENERIC_MODULES: &[&str] = &[
     "lbmethod_byrequests",
     "lbmethod_bytraffic",
     "lbmethod_bybusyness",
+    "watchdog",
     "proxy_hcheck",
     "headers",
     "socache_shmcb",
@@ -165,11 +166,10 @@ impl Wrapper {
         for m in BASE_MODULES {
             conf.push_str(&install.load_line(m).unwrap_or_default());
         }
-        if modules.iter().any(|m| m == "proxy_hcheck") {
-            // mod_proxy_hcheck needs mod_watchdog, which Debian compiles in.
-            conf.push_str(&install.load_line("watchdog").unwrap_or_default());
-        }
-        for m in &modules {
+        for m in modules
+            .iter()
+            .filter(|m| !BASE_MODULES.contains(&m.as_str()))
+        {
             let line = install.load_line(m);
             if line.is_none() && !install.builtin.iter().any(|b| b == m) {
                 bail!(

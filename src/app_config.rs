@@ -7,8 +7,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::model::{
-    AppName, ContextRoot, CookieName, HealthCheck, HealthUri, Host, LoadFactor, Port, Route,
-    Scheme, SessionAffinity,
+    AppName, ContextRoot, CookieName, HealthCheck, HealthUri, Host, HttpStatus, LoadFactor, Port,
+    Route, Scheme, Seconds, SessionAffinity, defaults,
 };
 
 pub const JSON_FILE: &str = "modproxy.json";
@@ -47,6 +47,12 @@ pub struct AppConfig {
     pub load_factor: Option<LoadFactor>,
     pub standby: Option<bool>,
     health_check: Option<HealthCheckJson>,
+    pub connection_timeout: Option<Seconds>,
+    pub retry: Option<Seconds>,
+    pub timeout: Option<Seconds>,
+    pub fail_on_timeout: Option<bool>,
+    pub fail_on_status: Option<Vec<HttpStatus>>,
+    pub websocket: Option<bool>,
     /// Filled in by the readers, never by serde: where this config came from.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -77,6 +83,12 @@ pub struct AppSettings {
     pub load_factor: LoadFactor,
     pub standby: bool,
     pub health_check: Option<HealthCheck>,
+    pub connection_timeout: Seconds,
+    pub retry: Seconds,
+    pub timeout: Option<Seconds>,
+    pub fail_on_timeout: bool,
+    pub fail_on_status: Vec<HttpStatus>,
+    pub websocket: bool,
     pub source: Option<PathBuf>,
 }
 
@@ -261,6 +273,19 @@ impl AppConfig {
             load_factor: self.load_factor.unwrap_or_default(),
             standby: self.standby.unwrap_or(false),
             health_check,
+            connection_timeout: self
+                .connection_timeout
+                .unwrap_or_else(defaults::connection_timeout),
+            retry: self.retry.unwrap_or_else(defaults::retry),
+            timeout: self.timeout,
+            fail_on_timeout: self.fail_on_timeout.unwrap_or(false),
+            fail_on_status: {
+                let mut codes = self.fail_on_status.unwrap_or_default();
+                codes.sort();
+                codes.dedup();
+                codes
+            },
+            websocket: self.websocket.unwrap_or(false),
             source: self.source,
         })
     }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::model::{AppName, ContextRoot, Host, LbMethod, Port, Route, Scheme};
+use crate::model::{
+    AppName, Cidr, ContextRoot, Host, HttpStatus, LbMethod, Port, Route, Scheme, Seconds,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,7 +46,11 @@ pub enum Command {
         modproxy merge -balancer -o App.conf hostA.conf hostB.conf\n  \
         modproxy merge -balancer -o App.conf App.conf hostC.conf   # add a host\n  \
         modproxy merge -o Apps.conf shop.conf blog.conf            # several apps, no balancing\n  \
-        modproxy merge --balancer --lbmethod bybusyness hostA.conf hostB.conf")]
+        modproxy merge --balancer --lbmethod bybusyness hostA.conf hostB.conf\n  \
+        modproxy merge -balancer -o App.conf App.conf --drain hostA      # maintenance\n  \
+        modproxy merge -balancer -o App.conf App.conf --enable hostA\n  \
+        modproxy merge -balancer --balancer-manager /balancer-manager -o App.conf A.conf B.conf\n  \
+        modproxy merge -balancer --format json hostA.conf hostB.conf    # the model, for scripts")]
     Merge(MergeArgs),
     /// Check a config file with the installed Apache httpd (syntax, and with --start a real start).
     #[command(after_help = "Examples:\n  \
@@ -59,9 +65,30 @@ pub struct OutputArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Use templates from DIR where it has them (config.conf.hbs, header.hbs, app.hbs, footer.hbs).
+    /// Use templates from DIR where it has them (config.conf.hbs, header.hbs, app.hbs,
+    /// proxy-options.hbs, footer.hbs).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+
+    /// Write the Apache config, or the model as JSON for automation.
+    #[arg(long, value_enum, default_value_t = Format::Conf)]
+    pub format: Format,
+
+    /// Send the client's Host header to the app (ProxyPreserveHost On); default off.
+    #[arg(long)]
+    pub preserve_host: bool,
+
+    /// Do not add X-Forwarded-For/-Host/-Server (ProxyAddHeaders) and X-Forwarded-Proto.
+    #[arg(long)]
+    pub no_forwarded_headers: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Apache httpd configuration.
+    Conf,
+    /// The model (apps, members, options) as JSON.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -111,10 +138,58 @@ pub struct MergeArgs {
     #[arg(long, value_enum, default_value_t = LbMethod::Byrequests)]
     pub lbmethod: LbMethod,
 
+    /// Drain the member(s) with this route: keep their sticky sessions, send them no new
+    /// ones (status +N). Kept in the output until --enable. Repeatable.
+    #[arg(long, value_name = "ROUTE", requires = "balancer", value_parser = parse_with(Route::new))]
+    pub drain: Vec<Route>,
+
+    /// Disable the member(s) with this route: send them nothing (status +D). Kept in the
+    /// output until --enable. Repeatable.
+    #[arg(long, value_name = "ROUTE", requires = "balancer", value_parser = parse_with(Route::new))]
+    pub disable: Vec<Route>,
+
+    /// Put a drained or disabled member back into service. Repeatable.
+    #[arg(long, value_name = "ROUTE", requires = "balancer", value_parser = parse_with(Route::new))]
+    pub enable: Vec<Route>,
+
+    /// Serve httpd's balancer-manager page at PATH (only from this machine unless
+    /// --manager-allow).
+    #[arg(long, value_name = "PATH", requires = "balancer", value_parser = parse_with(ContextRoot::new))]
+    pub balancer_manager: Option<ContextRoot>,
+
+    /// Let this address or network reach the balancer manager instead of only this machine.
+    /// Repeatable.
+    #[arg(long, value_name = "CIDR", requires = "balancer_manager", value_parser = parse_with(Cidr::new))]
+    pub manager_allow: Vec<Cidr>,
+
+    /// Seconds to wait for a connection to a member before failing over (all members).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_with(Seconds::parse))]
+    pub connection_timeout: Option<Seconds>,
+
+    /// Seconds before a member in error is tried again (all members).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_with(Seconds::parse))]
+    pub retry: Option<Seconds>,
+
+    /// Seconds to wait for a member's answer (all members; default: httpd's Timeout).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_with(Seconds::parse))]
+    pub timeout: Option<Seconds>,
+
+    /// Fail over when a member does not answer within its timeout: on or off (all apps).
+    #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    pub failontimeout: Option<bool>,
+
+    /// HTTP statuses that put a member in error, e.g. 502,503 (all apps).
+    #[arg(long, value_name = "CODES", value_parser = parse_with(|s: &str| HttpStatus::parse_list(s).map(StatusList)))]
+    pub failonstatus: Option<StatusList>,
+
     /// Fragments from `modproxy generate`, or files from an earlier `modproxy merge`.
     #[arg(required = true, value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 }
+
+/// A parsed `--failonstatus` list (clap needs one value type per flag).
+#[derive(Debug, Clone)]
+pub struct StatusList(pub Vec<HttpStatus>);
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {

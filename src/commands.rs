@@ -6,13 +6,14 @@ use anyhow::{Context, Result};
 
 use crate::apache;
 use crate::app_config::{self, Overrides};
-use crate::cli::{CheckArgs, GenerateArgs, MergeArgs};
+use crate::cli::{CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs};
 use crate::detect;
 use crate::fragment;
+use crate::merge::Cluster;
 use crate::merge::{self, Sourced};
-use crate::model::{LbMethod, Member};
+use crate::model::{AdminState, LbMethod, Member};
 use crate::output::Target;
-use crate::render::{self, Options};
+use crate::render::{self, Manager, Options, ProxyOptions};
 
 /// `modproxy generate`: this host's fragment for the app in the current folder.
 pub fn generate(args: GenerateArgs) -> Result<()> {
@@ -46,6 +47,13 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         load_factor: settings.load_factor,
         standby: settings.standby,
         health_check: settings.health_check,
+        connection_timeout: settings.connection_timeout,
+        retry: settings.retry,
+        timeout: settings.timeout,
+        fail_on_timeout: settings.fail_on_timeout,
+        fail_on_status: settings.fail_on_status,
+        websocket: settings.websocket,
+        admin_state: AdminState::Active,
     };
     let title = format!(
         "Apache fragment for app {} at {} on {} (route {})",
@@ -76,11 +84,11 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let opts = Options {
         balance: false,
         lbmethod: LbMethod::default(),
-        command: "modproxy generate".into(),
+        command: format!("modproxy generate{}", proxy_flags(&args.out)),
         title,
+        proxy: proxy_options(&args.out, None),
     };
-    let text = render::render(&hb, &clusters, &opts)?;
-    target.write(&text)?;
+    write_output(&args.out, &target, &hb, &clusters, &opts)?;
     eprintln!("{summary}");
     Ok(())
 }
@@ -95,6 +103,19 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     for input in &args.inputs {
         members.extend(fragment::read(input)?);
     }
+    merge::apply(
+        &mut members,
+        &merge::Overrides {
+            connection_timeout: args.connection_timeout,
+            retry: args.retry,
+            timeout: args.timeout,
+            fail_on_timeout: args.failontimeout,
+            fail_on_status: args.failonstatus.clone().map(|l| l.0),
+            drain: args.drain.clone(),
+            disable: args.disable.clone(),
+            enable: args.enable.clone(),
+        },
+    )?;
     let clusters = merge::clusters(members, args.balancer)?;
     let member_count: usize = clusters.iter().map(|c| c.members.len()).sum();
     let apps: Vec<String> = clusters
@@ -106,11 +127,13 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         lbmethod: args.lbmethod,
         command: if args.balancer {
             format!(
-                "modproxy merge -balancer --lbmethod {}",
-                args.lbmethod.as_str()
+                "modproxy merge -balancer --lbmethod {}{}{}",
+                args.lbmethod.as_str(),
+                proxy_flags(&args.out),
+                manager_flags(&args)
             )
         } else {
-            "modproxy merge".into()
+            format!("modproxy merge{}", proxy_flags(&args.out))
         },
         title: format!(
             "Apache config for {} app(s), {} member(s): {}",
@@ -118,9 +141,15 @@ pub fn merge(args: MergeArgs) -> Result<()> {
             member_count,
             apps.join(", ")
         ),
+        proxy: proxy_options(
+            &args.out,
+            args.balancer_manager.clone().map(|path| Manager {
+                path,
+                allow: args.manager_allow.clone(),
+            }),
+        ),
     };
-    let text = render::render(&hb, &clusters, &opts)?;
-    target.write(&text)?;
+    write_output(&args.out, &target, &hb, &clusters, &opts)?;
     eprintln!(
         "wrote {}: {} {}, {member_count} member(s): {}",
         target.describe(),
@@ -133,6 +162,51 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         apps.join(", ")
     );
     Ok(())
+}
+
+fn proxy_options(out: &OutputArgs, balancer_manager: Option<Manager>) -> ProxyOptions {
+    ProxyOptions {
+        preserve_host: out.preserve_host,
+        forwarded_headers: !out.no_forwarded_headers,
+        balancer_manager,
+    }
+}
+
+/// The file-level flags, for the header's record of the command that made the file.
+fn proxy_flags(out: &OutputArgs) -> String {
+    let mut flags = String::new();
+    if out.preserve_host {
+        flags.push_str(" --preserve-host");
+    }
+    if out.no_forwarded_headers {
+        flags.push_str(" --no-forwarded-headers");
+    }
+    flags
+}
+
+fn manager_flags(args: &MergeArgs) -> String {
+    let mut flags = String::new();
+    if let Some(path) = &args.balancer_manager {
+        flags.push_str(&format!(" --balancer-manager {path}"));
+    }
+    for cidr in &args.manager_allow {
+        flags.push_str(&format!(" --manager-allow {}", cidr.as_str()));
+    }
+    flags
+}
+
+fn write_output(
+    out: &OutputArgs,
+    target: &Target,
+    hb: &handlebars::Handlebars<'_>,
+    clusters: &[Cluster],
+    opts: &Options,
+) -> Result<()> {
+    let text = match out.format {
+        Format::Conf => render::render(hb, clusters, opts)?,
+        Format::Json => render::render_json(clusters, opts)?,
+    };
+    target.write(&text)
 }
 
 /// `modproxy check`: the installed httpd's verdict on a file.

@@ -6,7 +6,9 @@ use std::fmt;
 
 use anyhow::{Result, bail};
 
-use crate::model::{AppName, ContextRoot, Member, SessionAffinity};
+use crate::model::{
+    AdminState, AppName, BalancerPolicy, ContextRoot, HttpStatus, Member, Route, Seconds,
+};
 
 /// A member together with the file it was read from, so errors can name both files.
 #[derive(Clone, Debug)]
@@ -20,7 +22,7 @@ pub struct Sourced {
 pub struct Cluster {
     pub name: AppName,
     pub context_root: ContextRoot,
-    pub session_affinity: SessionAffinity,
+    pub policy: BalancerPolicy,
     pub members: Vec<Sourced>,
 }
 
@@ -45,7 +47,7 @@ pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
                 Cluster {
                     name: m.member.name.clone(),
                     context_root: ctx,
-                    session_affinity: m.member.session_affinity.clone(),
+                    policy: m.member.balancer_policy(),
                     members: vec![m],
                 },
             );
@@ -67,12 +69,11 @@ pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
                 cluster.context_root
             );
         }
-        if m.member.session_affinity != cluster.session_affinity {
+        if let Some(diff) = m.member.balancer_policy().difference(&cluster.policy) {
             bail!(
-                "{m}: app {} uses session affinity {} but {first} uses {}; generate every host of one app with the same sessionAffinity and sessionCookie",
+                "{m}: app {} uses {}",
                 cluster.name,
-                m.member.session_affinity.describe(),
-                cluster.session_affinity.describe()
+                diff.replace("{other}", &first.to_string())
             );
         }
         if let Some(other) = cluster
@@ -127,4 +128,68 @@ pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
             .then_with(|| a.context_root.cmp(&b.context_root))
     });
     Ok(out)
+}
+
+/// Settings given to `merge` on the command line that change members.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub connection_timeout: Option<Seconds>,
+    pub retry: Option<Seconds>,
+    pub timeout: Option<Seconds>,
+    pub fail_on_timeout: Option<bool>,
+    pub fail_on_status: Option<Vec<HttpStatus>>,
+    pub drain: Vec<Route>,
+    pub disable: Vec<Route>,
+    pub enable: Vec<Route>,
+}
+
+/// Applies command-line overrides to every member (and admin states to members by route).
+pub fn apply(members: &mut [Sourced], o: &Overrides) -> Result<()> {
+    let states = [
+        (&o.drain, AdminState::Drain, "--drain"),
+        (&o.disable, AdminState::Disabled, "--disable"),
+        (&o.enable, AdminState::Active, "--enable"),
+    ];
+    let mut seen: BTreeMap<&Route, &str> = BTreeMap::new();
+    for (routes, _, flag) in &states {
+        for route in routes.iter() {
+            if let Some(other) = seen.insert(route, flag)
+                && other != *flag
+            {
+                bail!("route {route} is given to both {other} and {flag}; choose one");
+            }
+            if !members.iter().any(|m| &m.member.route == route) {
+                let known: std::collections::BTreeSet<&str> =
+                    members.iter().map(|m| m.member.route.as_str()).collect();
+                bail!(
+                    "{flag} {route}: no member has that route; the routes are: {}",
+                    known.into_iter().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+    }
+    for s in members.iter_mut() {
+        let m = &mut s.member;
+        if let Some(v) = o.connection_timeout {
+            m.connection_timeout = v;
+        }
+        if let Some(v) = o.retry {
+            m.retry = v;
+        }
+        if let Some(v) = o.timeout {
+            m.timeout = Some(v);
+        }
+        if let Some(v) = o.fail_on_timeout {
+            m.fail_on_timeout = v;
+        }
+        if let Some(v) = &o.fail_on_status {
+            m.fail_on_status = v.clone();
+        }
+        for (routes, state, _) in &states {
+            if routes.contains(&m.route) {
+                m.admin_state = *state;
+            }
+        }
+    }
+    Ok(())
 }

@@ -395,6 +395,137 @@ impl<'de> Deserialize<'de> for Port {
     }
 }
 
+/// A time httpd waits, in whole seconds, 1 to 86400.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Seconds(u32);
+
+impl Seconds {
+    pub fn new(raw: i64) -> Result<Self> {
+        if !(1..=86400).contains(&raw) {
+            bail!("{raw} seconds is not valid; use a whole number from 1 to 86400");
+        }
+        Ok(Self(raw as u32))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw.trim().parse::<i64>() {
+            Ok(n) => Self::new(n),
+            Err(_) => bail!("{} is not a number of seconds", shown(raw)),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Seconds::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An HTTP status code, 100 to 599.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct HttpStatus(u16);
+
+impl HttpStatus {
+    pub fn new(raw: i64) -> Result<Self> {
+        if !(100..=599).contains(&raw) {
+            bail!("HTTP status {raw} is not valid; use a code from 100 to 599, such as 503");
+        }
+        Ok(Self(raw as u16))
+    }
+
+    /// A comma-separated list such as `502,503`.
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>> {
+        let mut out = Vec::new();
+        for part in raw.split(',') {
+            match part.trim().parse::<i64>() {
+                Ok(n) => out.push(Self::new(n)?),
+                Err(_) => bail!(
+                    "{} is not a list of HTTP status codes such as 502,503",
+                    shown(raw)
+                ),
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HttpStatus::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A member's state set by the admin with `merge --drain/--disable/--enable`; kept in the
+/// member's record so that a later merge does not silently put the host back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminState {
+    #[default]
+    Active,
+    /// Keeps its sticky sessions, gets no new ones (`status=+N`).
+    Drain,
+    /// Gets no requests (`status=+D`).
+    Disabled,
+}
+
+/// Defaults for the failure-handling fields, chosen with the failover benchmark
+/// (docs/failover.md).
+pub mod defaults {
+    use super::Seconds;
+
+    pub const CONNECTION_TIMEOUT: u32 = 2;
+    pub const RETRY: u32 = 5;
+
+    pub fn connection_timeout() -> Seconds {
+        Seconds(CONNECTION_TIMEOUT)
+    }
+
+    pub fn retry() -> Seconds {
+        Seconds(RETRY)
+    }
+}
+
+/// An address or network allowed to reach the balancer manager: `10.0.0.0/8`,
+/// `192.0.2.7`, `2001:db8::/32`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Cidr(String);
+
+impl Cidr {
+    pub fn new(raw: &str) -> Result<Self> {
+        let (addr, prefix) = raw.split_once('/').unwrap_or((raw, ""));
+        let ip: Option<IpAddr> = addr.parse().ok();
+        let max = match ip {
+            Some(IpAddr::V4(_)) => 32,
+            Some(IpAddr::V6(_)) => 128,
+            None => bail!(
+                "{} is not an address or network; use one such as 10.0.0.0/8 or 192.0.2.7",
+                shown(raw)
+            ),
+        };
+        if !prefix.is_empty() && !prefix.parse::<u8>().is_ok_and(|p| p <= max) {
+            bail!("{} has a bad prefix length; use /0 to /{max}", shown(raw));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// How a balancer picks a member for a request without a sticky route.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LbMethod {
@@ -435,9 +566,81 @@ pub struct Member {
     pub load_factor: LoadFactor,
     pub standby: bool,
     pub health_check: Option<HealthCheck>,
+    /// Seconds to wait for a TCP connection before failing over (`connectiontimeout`).
+    #[serde(default = "defaults::connection_timeout")]
+    pub connection_timeout: Seconds,
+    /// Seconds a member in error is left alone before it is tried again (`retry`).
+    #[serde(default = "defaults::retry")]
+    pub retry: Seconds,
+    /// Seconds to wait for the app's answer (`timeout`); httpd's `Timeout` when absent.
+    #[serde(default)]
+    pub timeout: Option<Seconds>,
+    /// Fail over when the app does not answer within `timeout` (`failontimeout`).
+    #[serde(default)]
+    pub fail_on_timeout: bool,
+    /// Answers that put a member in error (`failonstatus`), e.g. 503.
+    #[serde(default)]
+    pub fail_on_status: Vec<HttpStatus>,
+    /// Pass WebSocket upgrades through (`upgrade=websocket`, httpd 2.4.47+).
+    #[serde(default)]
+    pub websocket: bool,
+    #[serde(default)]
+    pub admin_state: AdminState,
+}
+
+/// Settings that belong to a whole balancer, so every member of one app must agree on them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalancerPolicy {
+    pub session_affinity: SessionAffinity,
+    pub fail_on_timeout: bool,
+    pub fail_on_status: Vec<HttpStatus>,
+}
+
+impl BalancerPolicy {
+    /// How `self` differs from `other`, as `field value vs value`, for error messages.
+    pub fn difference(&self, other: &Self) -> Option<String> {
+        let codes = |v: &[HttpStatus]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.iter()
+                    .map(|c| c.get().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        };
+        if self.session_affinity != other.session_affinity {
+            Some(format!(
+                "session affinity {} but {{other}} uses {}; generate every host of one app with the same sessionAffinity and sessionCookie",
+                self.session_affinity.describe(),
+                other.session_affinity.describe()
+            ))
+        } else if self.fail_on_timeout != other.fail_on_timeout {
+            Some(format!(
+                "failOnTimeout {} but {{other}} uses {}; use the same value on every host, or pass --failontimeout to merge",
+                self.fail_on_timeout, other.fail_on_timeout
+            ))
+        } else if self.fail_on_status != other.fail_on_status {
+            Some(format!(
+                "failOnStatus {} but {{other}} uses {}; use the same value on every host, or pass --failonstatus to merge",
+                codes(&self.fail_on_status),
+                codes(&other.fail_on_status)
+            ))
+        } else {
+            None
+        }
+    }
 }
 
 impl Member {
+    pub fn balancer_policy(&self) -> BalancerPolicy {
+        BalancerPolicy {
+            session_affinity: self.session_affinity.clone(),
+            fail_on_timeout: self.fail_on_timeout,
+            fail_on_status: self.fail_on_status.clone(),
+        }
+    }
+
     /// The backend's base URL, without a path: `http://host:port`.
     pub fn url(&self) -> String {
         format!(

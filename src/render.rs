@@ -1,8 +1,7 @@
-//! Turns clusters into Apache config text: the Handlebars registry with the templates
-//! embedded from `templates/` (or read from `--templates DIR`), the plain values they
-//! render, and Apache quoting.
+//! Turns clusters into Apache config text (or JSON): the Handlebars registry with the
+//! templates embedded from `templates/` (or read from `--templates DIR`), the plain values
+//! they render, the modules and httpd version a file needs, and Apache quoting.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -14,7 +13,9 @@ use serde::Serialize;
 
 use crate::fragment;
 use crate::merge::Cluster;
-use crate::model::{LbMethod, Member, PROXY_COOKIE, Scheme, SessionAffinity};
+use crate::model::{
+    AdminState, Cidr, ContextRoot, LbMethod, Member, PROXY_COOKIE, Scheme, SessionAffinity,
+};
 
 /// The templates, by registry name and file name, as shipped in `templates/`.
 const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -30,15 +31,16 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
     ),
     ("app", "app.hbs", include_str!("../templates/app.hbs")),
     (
+        "proxy-options",
+        "proxy-options.hbs",
+        include_str!("../templates/proxy-options.hbs"),
+    ),
+    (
         "footer",
         "footer.hbs",
         include_str!("../templates/footer.hbs"),
     ),
 ];
-
-/// Failure handling on every member. `connectiontimeout` keeps a dead host from holding a
-/// request for httpd's 60 s default; `retry` is how soon a member in error is tried again.
-pub const MEMBER_DEFAULTS: &str = "connectiontimeout=2 retry=5";
 
 /// What kind of file to render and how.
 #[derive(Debug)]
@@ -51,6 +53,58 @@ pub struct Options {
     pub command: String,
     /// The header's first line.
     pub title: String,
+    pub proxy: ProxyOptions,
+}
+
+/// Options for the whole file, given on the command line each time.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyOptions {
+    /// Send the client's Host header to the app (`ProxyPreserveHost On`).
+    pub preserve_host: bool,
+    /// `X-Forwarded-For/-Host/-Server` (`ProxyAddHeaders`) and `X-Forwarded-Proto`.
+    pub forwarded_headers: bool,
+    pub balancer_manager: Option<Manager>,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self {
+            preserve_host: false,
+            forwarded_headers: true,
+            balancer_manager: None,
+        }
+    }
+}
+
+/// The balancer-manager page: where, and who may reach it (`Require local` if nobody).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manager {
+    pub path: ContextRoot,
+    pub allow: Vec<Cidr>,
+}
+
+/// An Apache module a file needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Module {
+    /// Short name, as `a2enmod` takes it: `proxy_http`.
+    pub name: &'static str,
+    /// Whether Debian ships it as a loadable module (watchdog is compiled in).
+    pub a2enmod: bool,
+}
+
+impl Module {
+    const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            a2enmod: true,
+        }
+    }
+
+    fn id(&self) -> String {
+        format!("{}_module", self.name)
+    }
 }
 
 #[derive(Serialize)]
@@ -58,13 +112,27 @@ struct DocView {
     title: String,
     version: &'static str,
     command: String,
-    apache_version: &'static str,
+    apache_version: String,
     module_ids: String,
     a2enmod: String,
+    guards: Vec<GuardView>,
     needs_ssl: bool,
+    manager: Option<ManagerView>,
     apps: Vec<AppView>,
     member_records: Vec<String>,
     member_count: usize,
+}
+
+#[derive(Serialize)]
+struct GuardView {
+    id: String,
+    hint: String,
+}
+
+#[derive(Serialize)]
+struct ManagerView {
+    path: String,
+    require: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -74,11 +142,17 @@ struct AppView {
     member_count: usize,
     affinity: String,
     balancer: Option<BalancerView>,
+    /// The `<Proxy>` section that scopes this app's options.
+    proxy_scope: String,
+    preserve_host: bool,
+    forwarded_headers: bool,
     route_cookie: Option<CookieView>,
-    /// Set for every context root but `/`: ProxyPass matches plain prefixes, so `/shop`
-    /// would also catch `/shopping`; the regex stops at a path-segment boundary.
+    /// Set for every context root but `/`: ProxyPass matched plain prefixes before
+    /// httpd 2.4.7x, so `/shop` would catch `/shopping`; the regex stops at a segment.
     path_regex: Option<String>,
     target: String,
+    /// Worker parameters on the ProxyPass line itself (direct mode only).
+    pass_params: String,
     reverse_target: String,
 }
 
@@ -149,13 +223,77 @@ pub fn render(hb: &Handlebars<'_>, clusters: &[Cluster], opts: &Options) -> Resu
     Ok(text)
 }
 
+/// The merged model as JSON, for automation (`--format json`).
+pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsonApp<'a> {
+        name: &'a str,
+        context_root: &'a str,
+        balancer: Option<String>,
+        session_affinity: &'a SessionAffinity,
+        fail_on_timeout: bool,
+        fail_on_status: Vec<u16>,
+        members: Vec<JsonMember<'a>>,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsonMember<'a> {
+        url: String,
+        source: &'a str,
+        #[serde(flatten)]
+        member: &'a Member,
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsonDoc<'a> {
+        modproxy: &'static str,
+        balanced: bool,
+        lbmethod: Option<&'static str>,
+        httpd_version: String,
+        modules: Vec<&'static str>,
+        options: &'a ProxyOptions,
+        apps: Vec<JsonApp<'a>>,
+    }
+    let doc = JsonDoc {
+        modproxy: env!("CARGO_PKG_VERSION"),
+        balanced: opts.balance,
+        lbmethod: opts.balance.then(|| opts.lbmethod.as_str()),
+        httpd_version: apache_version_needed(clusters, opts),
+        modules: modules_needed(clusters, opts)
+            .iter()
+            .map(|m| m.name)
+            .collect(),
+        options: &opts.proxy,
+        apps: clusters
+            .iter()
+            .map(|c| JsonApp {
+                name: c.name.as_str(),
+                context_root: c.context_root.as_str(),
+                balancer: opts.balance.then(|| balancer_url(c)),
+                session_affinity: &c.policy.session_affinity,
+                fail_on_timeout: c.policy.fail_on_timeout,
+                fail_on_status: c.policy.fail_on_status.iter().map(|s| s.get()).collect(),
+                members: c
+                    .members
+                    .iter()
+                    .map(|m| JsonMember {
+                        url: m.member.url(),
+                        source: &m.source,
+                        member: &m.member,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&doc).context("encoding the model as JSON")?;
+    text.push('\n');
+    Ok(text)
+}
+
 fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
-    let members: Vec<&Member> = clusters
-        .iter()
-        .flat_map(|c| c.members.iter().map(|m| &m.member))
-        .collect();
+    let members: Vec<&Member> = all_members(clusters).collect();
     let modules = modules_needed(clusters, opts);
-    let needs_ssl = members.iter().any(|m| m.scheme == Scheme::Https);
     let mut member_records = Vec::with_capacity(members.len());
     for m in &members {
         member_records.push(fragment::record(m)?);
@@ -165,132 +303,222 @@ fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
         version: env!("CARGO_PKG_VERSION"),
         command: opts.command.clone(),
         apache_version: apache_version_needed(clusters, opts),
-        module_ids: modules
+        module_ids: modules.iter().map(Module::id).collect::<Vec<_>>().join(" "),
+        a2enmod: modules
             .iter()
-            .map(|m| format!("{m}_module"))
+            .filter(|m| m.a2enmod)
+            .map(|m| m.name)
             .collect::<Vec<_>>()
             .join(" "),
-        a2enmod: modules.join(" "),
-        needs_ssl,
+        guards: modules
+            .iter()
+            .map(|m| GuardView {
+                id: m.id(),
+                hint: if m.a2enmod {
+                    format!(
+                        "a2enmod {} (Debian/Ubuntu) or LoadModule {}",
+                        m.name,
+                        m.id()
+                    )
+                } else {
+                    format!("LoadModule {} (Debian compiles it in)", m.id())
+                },
+            })
+            .collect(),
+        needs_ssl: members.iter().any(|m| m.scheme == Scheme::Https),
+        manager: opts.proxy.balancer_manager.as_ref().map(|m| ManagerView {
+            path: m.path.to_string(),
+            require: if m.allow.is_empty() {
+                vec!["local".into()]
+            } else {
+                vec![format!(
+                    "ip {}",
+                    m.allow
+                        .iter()
+                        .map(Cidr::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )]
+            },
+        }),
         apps: clusters.iter().map(|c| app_view(c, opts)).collect(),
         member_count: member_records.len(),
         member_records,
     })
 }
 
-/// Modules by their short (a2enmod) names, in load order.
-fn modules_needed(clusters: &[Cluster], opts: &Options) -> Vec<&'static str> {
-    let all = || {
-        clusters
-            .iter()
-            .flat_map(|c| c.members.iter().map(|m| &m.member))
-    };
-    let mut mods = vec!["proxy", "proxy_http"];
+fn all_members(clusters: &[Cluster]) -> impl Iterator<Item = &Member> {
+    clusters
+        .iter()
+        .flat_map(|c| c.members.iter().map(|m| &m.member))
+}
+
+/// The modules a file needs, in load order.
+pub fn modules_needed(clusters: &[Cluster], opts: &Options) -> Vec<Module> {
+    let any = |f: &dyn Fn(&Member) -> bool| all_members(clusters).any(f);
+    let mut mods = vec![Module::new("proxy"), Module::new("proxy_http")];
     if opts.balance {
-        mods.extend([
-            "slotmem_shm",
-            "proxy_balancer",
-            match opts.lbmethod {
-                LbMethod::Byrequests => "lbmethod_byrequests",
-                LbMethod::Bytraffic => "lbmethod_bytraffic",
-                LbMethod::Bybusyness => "lbmethod_bybusyness",
-                LbMethod::Heartbeat => "lbmethod_heartbeat",
-            },
-        ]);
-        if all().any(|m| m.health_check.is_some()) {
-            mods.push("proxy_hcheck");
+        mods.push(Module::new("slotmem_shm"));
+        mods.push(Module::new("proxy_balancer"));
+        mods.push(Module::new(match opts.lbmethod {
+            LbMethod::Byrequests => "lbmethod_byrequests",
+            LbMethod::Bytraffic => "lbmethod_bytraffic",
+            LbMethod::Bybusyness => "lbmethod_bybusyness",
+            LbMethod::Heartbeat => "lbmethod_heartbeat",
+        }));
+        if any(&|m| m.health_check.is_some()) {
+            mods.push(Module {
+                name: "watchdog",
+                a2enmod: false,
+            });
+            mods.push(Module::new("proxy_hcheck"));
         }
-        if clusters
+    }
+    let proxy_cookie = opts.balance
+        && clusters
             .iter()
-            .any(|c| c.session_affinity == SessionAffinity::ProxyCookie)
-        {
-            mods.push("headers");
-        }
+            .any(|c| c.policy.session_affinity == SessionAffinity::ProxyCookie);
+    if proxy_cookie || opts.proxy.forwarded_headers {
+        mods.push(Module::new("headers"));
     }
-    if all().any(|m| m.scheme == Scheme::Https) {
-        mods.push("ssl");
+    if any(&|m| m.scheme == Scheme::Https) {
+        mods.push(Module::new("ssl"));
     }
-    let mut seen = BTreeSet::new();
-    mods.retain(|m| seen.insert(*m));
+    if opts.balance && opts.proxy.balancer_manager.is_some() {
+        mods.push(Module::new("authz_core"));
+        mods.push(Module::new("authz_host"));
+    }
     mods
 }
 
-fn apache_version_needed(clusters: &[Cluster], opts: &Options) -> &'static str {
-    let hc = clusters
-        .iter()
-        .flat_map(|c| &c.members)
-        .any(|m| m.member.health_check.is_some());
+/// The oldest httpd the file works with, and why.
+fn apache_version_needed(clusters: &[Cluster], opts: &Options) -> String {
+    let any = |f: &dyn Fn(&Member) -> bool| all_members(clusters).any(f);
+    let mut needs: Vec<(u32, &str)> = Vec::new();
+    if any(&|m| m.websocket) {
+        needs.push((47, "upgrade=websocket"));
+    }
+    if opts.balance && any(&|m| m.health_check.is_some()) {
+        needs.push((21, "mod_proxy_hcheck"));
+    }
     let proxy_cookie = clusters
         .iter()
-        .any(|c| c.session_affinity == SessionAffinity::ProxyCookie);
-    match (opts.balance, hc, proxy_cookie) {
-        (true, true, _) => "2.4.21 or later (mod_proxy_hcheck)",
-        (true, false, true) => "2.4.10 or later (Header expr=)",
-        _ => "2.4 or later",
+        .any(|c| c.policy.session_affinity == SessionAffinity::ProxyCookie);
+    if (opts.balance && proxy_cookie) || opts.proxy.forwarded_headers {
+        needs.push((10, "mod_headers expr="));
     }
+    match needs.iter().max_by_key(|n| n.0) {
+        Some((patch, why)) => format!("2.4.{patch} or later ({why})"),
+        None => "2.4 or later".into(),
+    }
+}
+
+fn balancer_url(c: &Cluster) -> String {
+    format!("balancer://{}", c.name.key())
 }
 
 fn app_view(c: &Cluster, opts: &Options) -> AppView {
     let ctx = c.context_root.as_str();
     let root = c.context_root.is_root();
     let path_regex = (!root).then(|| c.context_root.match_regex());
-    let affinity = c.session_affinity.describe();
-    if !opts.balance {
-        let url = c.members[0].member.url();
-        return AppView {
-            name: c.name.to_string(),
-            context_root: ctx.to_owned(),
-            member_count: 1,
-            affinity,
-            balancer: None,
-            route_cookie: None,
-            path_regex,
-            // ProxyPassMatch appends the whole request path when the target has no `$1`.
-            target: if root { format!("{url}/") } else { url.clone() },
-            reverse_target: format!("{url}{ctx}"),
-        };
-    }
-    let balancer_url = format!("balancer://{}", c.name.key());
-    let mut settings = format!("lbmethod={}", opts.lbmethod.as_str());
-    if let Some(cookie) = c.session_affinity.sticky_cookie() {
-        settings.push_str(&format!(" stickysession={cookie}"));
-    }
-    let route_cookie = (c.session_affinity == SessionAffinity::ProxyCookie).then(|| CookieView {
-        value: format!("{PROXY_COOKIE}=.%{{BALANCER_WORKER_ROUTE}}e; path={ctx}"),
-        // Scoped to this balancer so that several apps in one file do not set each
-        // other's cookie (BALANCER_ROUTE_CHANGED is set by every balancer).
-        condition: format!(
-            "expr=-n reqenv('BALANCER_ROUTE_CHANGED') && reqenv('BALANCER_NAME') == '{balancer_url}'"
-        ),
-    });
-    AppView {
+    let base = |url: &str| AppView {
         name: c.name.to_string(),
         context_root: ctx.to_owned(),
         member_count: c.members.len(),
-        affinity,
+        affinity: c.policy.session_affinity.describe(),
+        balancer: None,
+        proxy_scope: format!("{url}/"),
+        preserve_host: opts.proxy.preserve_host,
+        forwarded_headers: opts.proxy.forwarded_headers,
+        route_cookie: None,
+        path_regex: path_regex.clone(),
+        // ProxyPassMatch appends the whole request path when the target has no `$1`.
+        target: if root {
+            format!("{url}/")
+        } else {
+            url.to_owned()
+        },
+        pass_params: String::new(),
+        reverse_target: format!("{url}{ctx}"),
+    };
+    if !opts.balance {
+        let member = &c.members[0].member;
+        return AppView {
+            pass_params: worker_params(member),
+            ..base(&member.url())
+        };
+    }
+    let balancer_url = balancer_url(c);
+    let mut settings = format!("lbmethod={}", opts.lbmethod.as_str());
+    if let Some(cookie) = c.policy.session_affinity.sticky_cookie() {
+        settings.push_str(&format!(" stickysession={cookie}"));
+    }
+    if c.policy.fail_on_timeout {
+        settings.push_str(" failontimeout=On");
+    }
+    if !c.policy.fail_on_status.is_empty() {
+        let codes: Vec<String> = c
+            .policy
+            .fail_on_status
+            .iter()
+            .map(|s| s.get().to_string())
+            .collect();
+        settings.push_str(&format!(" failonstatus={}", codes.join(",")));
+    }
+    let route_cookie = (c.policy.session_affinity == SessionAffinity::ProxyCookie).then(|| {
+        CookieView {
+            value: format!("{PROXY_COOKIE}=.%{{BALANCER_WORKER_ROUTE}}e; path={ctx}"),
+            // Scoped to this balancer so that several apps in one file do not set each
+            // other's cookie (BALANCER_ROUTE_CHANGED is set by every balancer).
+            condition: format!(
+                "expr=-n reqenv('BALANCER_ROUTE_CHANGED') && reqenv('BALANCER_NAME') == '{balancer_url}'"
+            ),
+        }
+    });
+    AppView {
         balancer: Some(BalancerView {
             members: c.members.iter().map(|m| member_view(&m.member)).collect(),
             url: balancer_url.clone(),
             settings,
         }),
+        proxy_scope: balancer_url.clone(),
         route_cookie,
-        path_regex,
-        target: if root {
-            format!("{balancer_url}/")
-        } else {
-            balancer_url.clone()
-        },
-        reverse_target: format!("{balancer_url}{ctx}"),
+        ..base(&balancer_url)
     }
+}
+
+/// Parameters of the connection to one app instance, on a BalancerMember or a ProxyPass.
+fn worker_params(m: &Member) -> String {
+    let mut p = format!(
+        "connectiontimeout={} retry={}",
+        m.connection_timeout.get(),
+        m.retry.get()
+    );
+    if let Some(t) = m.timeout {
+        p.push_str(&format!(" timeout={}", t.get()));
+    }
+    if m.websocket {
+        p.push_str(" upgrade=websocket");
+    }
+    p
 }
 
 fn member_view(m: &Member) -> MemberView {
     let mut params = format!("route={} loadfactor={}", m.route, m.load_factor.get());
+    let mut status = String::new();
     if m.standby {
-        params.push_str(" status=+H");
+        status.push('H');
+    }
+    match m.admin_state {
+        AdminState::Active => {}
+        AdminState::Drain => status.push('N'),
+        AdminState::Disabled => status.push('D'),
+    }
+    if !status.is_empty() {
+        params.push_str(&format!(" status=+{status}"));
     }
     params.push(' ');
-    params.push_str(MEMBER_DEFAULTS);
+    params.push_str(&worker_params(m));
     if let Some(hc) = &m.health_check {
         params.push_str(&format!(
             " hcmethod=GET hcuri={} hcinterval={} hcpasses=1 hcfails=1",

@@ -37,14 +37,38 @@ fn check_shows_httpds_error_and_the_offending_line() {
     );
 }
 
-#[test]
-fn check_start_catches_what_the_syntax_check_misses() {
-    // Without mod_slotmem_shm a balancer passes `httpd -t` but cannot start (AH01177).
-    let d = scratch();
+/// The balancer golden file with slotmem_shm left out of the modules the wrapper loads,
+/// and, with `strip_guard`, also without modproxy's guard for it.
+fn without_slotmem(strip_guard: bool) -> String {
     let text = std::fs::read_to_string(fixtures().join("merge-balancer-app-cookie/expected.conf"))
         .unwrap()
-        .replace(" slotmem_shm_module", "");
-    let file = write(d.path(), "noslot.conf", &text);
+        .replacen(" slotmem_shm_module", "", 1);
+    if !strip_guard {
+        return text;
+    }
+    let start = text.find("<IfModule !slotmem_shm_module>").unwrap();
+    let end = start + text[start..].find("</IfModule>\n").unwrap() + "</IfModule>\n".len();
+    format!("{}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn module_guards_make_the_syntax_check_name_a_missing_module() {
+    let d = scratch();
+    let file = write(d.path(), "noslot.conf", &without_slotmem(false));
+    let out = modproxy().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("this config needs slotmem_shm_module: a2enmod slotmem_shm"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn check_start_catches_what_the_syntax_check_misses() {
+    // Without mod_slotmem_shm (and no guard) a balancer passes `httpd -t` but cannot start.
+    let d = scratch();
+    let file = write(d.path(), "noslot.conf", &without_slotmem(true));
     let out = modproxy().arg("check").arg(&file).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let out = modproxy()

@@ -51,11 +51,16 @@ impl Response {
             .collect()
     }
 
-    /// The backend that answered (its route), from the body `route=NAME path=...`.
-    pub fn route(&self) -> Option<&str> {
+    /// A `key=value` field of a test backend's answer (`route`, `path`, `host`, `xff`, `xfp`).
+    pub fn field(&self, key: &str) -> Option<&str> {
         self.body
-            .strip_prefix("route=")
-            .and_then(|r| r.split_whitespace().next())
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The backend that answered (its route).
+    pub fn route(&self) -> Option<&str> {
+        self.field("route")
     }
 }
 
