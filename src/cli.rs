@@ -57,6 +57,23 @@ pub enum Command {
         modproxy check App.conf\n  \
         modproxy check --start App.conf && apachectl graceful")]
     Check(CheckArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:\n  \
+        modproxy completions bash > /etc/bash_completion.d/modproxy\n  \
+        modproxy completions zsh > \"${fpath[1]}/_modproxy\"")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a folder.
+    #[command(after_help = "Examples:\n  \
+        modproxy man | man -l -\n  \
+        modproxy man --out-dir /usr/local/share/man/man1   # modproxy.1, modproxy-generate.1, ...")]
+    Man {
+        /// Write modproxy.1 and a page per subcommand (modproxy-merge.1, ...) into DIR.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

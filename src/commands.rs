@@ -244,3 +244,36 @@ fn absolute(path: &Path) -> Result<std::path::PathBuf> {
     }
     std::fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))
 }
+
+/// `modproxy completions SHELL`: a completion script on stdout.
+pub fn completions(shell: clap_complete::Shell) -> Result<()> {
+    let mut cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "modproxy", &mut script);
+    Target::Stdout.write(&String::from_utf8_lossy(&script))
+}
+
+/// `modproxy man`: the main page on stdout, or every page into `out_dir`.
+pub fn man(out_dir: Option<&Path>) -> Result<()> {
+    let cmd = <crate::cli::Cli as clap::CommandFactory>::command();
+    let render = |cmd: clap::Command| -> Result<String> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut page)
+            .context("cannot render the man page")?;
+        Ok(String::from_utf8_lossy(&page).into_owned())
+    };
+    let Some(dir) = out_dir else {
+        return Target::Stdout.write(&render(cmd)?);
+    };
+    let mut pages = vec![("modproxy.1".to_owned(), render(cmd.clone())?)];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("modproxy-{}", sub.get_name());
+        pages.push((format!("{name}.1"), render(sub.clone().name(name))?));
+    }
+    for (file, text) in &pages {
+        Target::File(dir.join(file)).write(text)?;
+    }
+    eprintln!("wrote {} man pages to {}", pages.len(), dir.display());
+    Ok(())
+}

@@ -12,12 +12,23 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate(args),
         Command::Merge(args) => commands::merge(args),
         Command::Check(args) => commands::check(args),
+        Command::Completions { shell } => commands::completions(shell),
+        Command::Man { out_dir } => commands::man(out_dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A reader that stops early (`modproxy merge ... | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

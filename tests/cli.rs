@@ -368,3 +368,182 @@ fn help_shows_examples_and_version_prints() {
     let out = modproxy().output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn format_json_gives_the_merged_model() {
+    let out = modproxy()
+        .args(["merge", "-balancer", "--format", "json", "--drain", "hostB"])
+        .args(["gen-hostA", "gen-hostB", "gen-proxy-cookie-a"].map(golden_path))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["balanced"], true);
+    assert_eq!(doc["lbmethod"], "byrequests");
+    let apps = doc["apps"].as_array().unwrap();
+    assert_eq!(apps.len(), 2);
+    assert_eq!(apps[0]["contextRoot"], "/shop/api");
+    assert_eq!(apps[1]["balancer"], "balancer://shop");
+    assert_eq!(apps[1]["sessionAffinity"]["cookie"], "zsessionid");
+    let members = apps[1]["members"].as_array().unwrap();
+    assert_eq!(members[0]["url"], "http://hostA.example.com:8081");
+    assert_eq!(members[1]["adminState"], "drain");
+    assert_eq!(members[1]["loadFactor"], 2);
+    assert!(
+        doc["modules"]
+            .as_array()
+            .unwrap()
+            .contains(&"proxy_hcheck".into())
+    );
+
+    let d = scratch();
+    write(
+        d.path(),
+        "modproxy.json",
+        r#"{"name":"x","websocket":true}"#,
+    );
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["generate", "--host", "h1", "--format", "json"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["balanced"], false);
+    assert_eq!(doc["apps"][0]["members"][0]["websocket"], true);
+    assert_eq!(doc["apps"][0]["members"][0]["connectionTimeout"], 2);
+}
+
+#[test]
+fn maintenance_flags_are_checked_against_the_members() {
+    let a = golden_path("gen-hostA");
+    let out = modproxy()
+        .args(["merge", "-balancer", "--drain", "hostZ", &a])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--drain hostZ: no member has that route; the routes are: hostA"),
+        "{}",
+        stderr(&out)
+    );
+    let out = modproxy()
+        .args([
+            "merge",
+            "-balancer",
+            "--drain",
+            "hostA",
+            "--enable",
+            "hostA",
+            &a,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("both --drain and --enable"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        vec!["merge", "--drain", "hostA", a.as_str()],
+        vec!["merge", "--balancer-manager", "/bm", a.as_str()],
+        vec!["merge", "-b", "--manager-allow", "10.0.0.0/8", a.as_str()],
+        vec![
+            "merge",
+            "-b",
+            "--balancer-manager",
+            "/bm",
+            "--manager-allow",
+            "10.0.0.0/33",
+            a.as_str(),
+        ],
+        vec!["merge", "-b", "--failonstatus", "503,abc", a.as_str()],
+        vec!["merge", "-b", "--timeout", "0", a.as_str()],
+        vec!["merge", "-b", "--failontimeout", "maybe", a.as_str()],
+    ] {
+        let out = modproxy().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn members_of_one_app_must_agree_on_failure_policy() {
+    let d = scratch();
+    let text = std::fs::read_to_string(golden_path("gen-hostB"))
+        .unwrap()
+        .replace("\"failOnStatus\":[]", "\"failOnStatus\":[503]");
+    let b = write(d.path(), "b.conf", &text);
+    let out = modproxy()
+        .args([
+            "merge",
+            "-balancer",
+            &golden_path("gen-hostA"),
+            b.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("failOnStatus 503 but")
+            && err.contains("gen-hostA")
+            && err.contains("--failonstatus"),
+        "{err}"
+    );
+    // The merge flag settles it for every member.
+    let out = modproxy()
+        .args([
+            "merge",
+            "-balancer",
+            "--failonstatus",
+            "502",
+            &golden_path("gen-hostA"),
+            b.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("failonstatus=502\n"));
+}
+
+#[test]
+fn completions_and_man_pages_are_generated() {
+    let bash = modproxy().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    assert!(stdout(&bash).contains("_modproxy()") && stdout(&bash).contains("--balancer"));
+    let zsh = modproxy().args(["completions", "zsh"]).output().unwrap();
+    assert!(stdout(&zsh).starts_with("#compdef modproxy"));
+    let man = modproxy().arg("man").output().unwrap();
+    assert!(stdout(&man).contains(".TH modproxy 1"), "{}", stdout(&man));
+    let d = scratch();
+    let out = modproxy()
+        .args(["man", "--out-dir"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let merge = std::fs::read_to_string(d.path().join("modproxy-merge.1")).unwrap();
+    assert!(merge.contains("balancer\\-manager"), "{merge}");
+    for page in ["modproxy.1", "modproxy-generate.1", "modproxy-check.1"] {
+        assert!(d.path().join(page).is_file(), "{page} missing");
+    }
+}
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    for args in [
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec!["merge", "-balancer", &golden_path("merge-several-apps")],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("modproxy"))
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+}

@@ -64,20 +64,29 @@ impl Response {
     }
 }
 
-/// One GET over a fresh connection (HTTP/1.0-style, closed after the answer).
+/// One GET over a fresh connection, closed after the answer, with an optional cookie.
 pub fn get(httpd: &Running, path: &str, cookie: Option<&str>) -> Response {
+    match cookie {
+        Some(c) => request(httpd, path, &[("Cookie", c)]),
+        None => request(httpd, path, &[]),
+    }
+}
+
+/// One GET with extra headers (a `Host` given here replaces the default one).
+pub fn request(httpd: &Running, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut stream = TcpStream::connect(httpd.addr()).expect("connect to httpd");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let cookie = cookie
-        .map(|c| format!("Cookie: {c}\r\n"))
-        .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{cookie}\r\n"
-    )
-    .expect("send request");
+    let mut head = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str("Host: 127.0.0.1\r\n");
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("send request");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod backend;
+pub mod cluster;
 pub mod httpd;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,131 @@
+//! A load-balanced app for the end-to-end tests: backend processes, their fragments made
+//! by `modproxy generate`, the merged App.conf, and helpers to drive requests through httpd.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use super::backend::Backend;
+use super::httpd::{self, Running, get};
+use super::{modproxy, scratch, stderr, write};
+
+/// An app with one backend process per route, their fragments, and the merged App.conf.
+pub struct App {
+    pub dir: TempDir,
+    pub backends: Vec<Backend>,
+    pub conf: PathBuf,
+}
+
+impl App {
+    /// Writes `json` as the app's modproxy.json, starts a backend per route, generates a
+    /// fragment for each as its host would, and merges them with -balancer.
+    pub fn new(json: &str, routes: &[&str], cookie: Option<&str>) -> Self {
+        let dir = scratch();
+        write(dir.path(), "modproxy.json", json);
+        let mut app = App {
+            conf: dir.path().join("App.conf"),
+            dir,
+            backends: Vec::new(),
+        };
+        let fragments: Vec<String> = routes.iter().map(|r| app.add_host(r, cookie)).collect();
+        app.merge(&fragments.iter().map(String::as_str).collect::<Vec<_>>());
+        app
+    }
+
+    /// Starts a backend and generates its fragment; returns the fragment's file name.
+    pub fn add_host(&mut self, route: &str, cookie: Option<&str>) -> String {
+        let backend = Backend::start(route, cookie);
+        let file = format!("{route}.conf");
+        run(
+            self.dir.path(),
+            &[
+                "generate",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &backend.port.to_string(),
+                "--route",
+                route,
+                "-o",
+                &file,
+            ],
+        );
+        self.backends.push(backend);
+        file
+    }
+
+    pub fn merge(&self, inputs: &[&str]) {
+        self.merge_with(inputs, &[]);
+    }
+
+    /// Merges `inputs` into App.conf with -balancer and `flags`.
+    pub fn merge_with(&self, inputs: &[&str], flags: &[&str]) {
+        let mut args = vec!["merge", "-balancer", "-o", "App.conf"];
+        args.extend_from_slice(inputs);
+        args.extend_from_slice(flags);
+        run(self.dir.path(), &args);
+    }
+
+    pub fn backend(&mut self, route: &str) -> &mut Backend {
+        self.backends
+            .iter_mut()
+            .find(|b| b.route == route)
+            .expect("backend by route")
+    }
+
+    pub fn start(&self) -> Running {
+        httpd::start(&self.conf)
+    }
+}
+
+pub fn run(dir: &Path, args: &[&str]) {
+    let out = modproxy().current_dir(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "modproxy {args:?} failed: {}",
+        stderr(&out)
+    );
+}
+
+/// Sends `n` requests and counts which route answered each; every one must be a 200.
+pub fn routes_of(httpd: &Running, n: usize, path: &str, cookie: Option<&str>) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let r = get(httpd, path, cookie);
+            assert_eq!(
+                r.status,
+                200,
+                "request {i} to {path}: {r:?}\n{}",
+                httpd.wrapper.error_log()
+            );
+            r.route().expect("answered by a backend").to_owned()
+        })
+        .collect()
+}
+
+pub fn counts(routes: &[String]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for r in routes {
+        *m.entry(r.clone()).or_default() += 1;
+    }
+    m
+}
+
+/// Polls until a request without cookie reaches `route`; returns how long it took.
+pub fn wait_for_route(httpd: &Running, path: &str, route: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let r = get(httpd, path, None);
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.route() == Some(route) {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "{route} got no traffic within {limit:?}\n{}",
+        httpd.wrapper.error_log()
+    );
+}
