@@ -82,6 +82,17 @@ fn parent(path: &Path) -> &Path {
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    // Through a symlink (conf-enabled -> conf-available): replace the file it points to,
+    // not the link.
+    let path = &resolve_symlinks(path)?;
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        // A device or pipe (`-o /dev/stdout`) cannot be replaced by rename: write to it.
+        let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+        f.write_all(text.as_bytes())?;
+        return f.flush().map_err(Into::into);
+    }
     let dir = parent(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".modproxy-")
@@ -95,7 +106,23 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .unwrap_or_else(|_| default_permissions());
     std::fs::set_permissions(tmp.path(), mode)?;
     tmp.persist(path).map_err(|e| e.error)?;
+    // Make the rename itself durable; a failure here leaves the new file in place.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
+}
+
+/// Follows symlinks (also dangling ones) to the path that will really be written.
+fn resolve_symlinks(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..40 {
+        match std::fs::read_link(&current) {
+            Ok(target) => current = parent(&current).join(target),
+            Err(_) => return Ok(current),
+        }
+    }
+    bail!("too many levels of symbolic links")
 }
 
 fn default_permissions() -> std::fs::Permissions {
