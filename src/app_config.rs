@@ -7,8 +7,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::model::{
-    AppName, ContextRoot, CookieName, HealthCheck, HealthUri, Host, HttpStatus, LoadFactor, Port,
-    Route, Scheme, Seconds, SessionAffinity, defaults,
+    AdminState, AppName, ContextRoot, CookieName, HealthCheck, HealthUri, Host, HttpStatus,
+    LoadFactor, Member, Port, Route, Scheme, Seconds, SessionAffinity, defaults,
 };
 
 pub const JSON_FILE: &str = "modproxy.json";
@@ -130,14 +130,18 @@ fn read_text(path: &Path) -> Result<String> {
 
 /// Reads `modproxy.json`; an error names the field by its JSON path.
 pub fn read_json(path: &Path) -> Result<AppConfig> {
-    let text = read_text(path)?;
+    parse_json(&read_text(path)?, path)
+}
+
+/// Parses `modproxy.json` text; `path` names the file in errors.
+pub fn parse_json(text: &str, path: &Path) -> Result<AppConfig> {
     if !text.trim_start().starts_with('{') {
         bail!(
             "{}: the file must hold one JSON object, such as {{\"name\": \"shop\", \"port\": 8080}}; see \"App config\" in README.md",
             path.display()
         );
     }
-    let mut de = serde_json::Deserializer::from_str(&text);
+    let mut de = serde_json::Deserializer::from_str(text);
     let mut config: AppConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
@@ -166,7 +170,11 @@ pub fn read_json(path: &Path) -> Result<AppConfig> {
 /// Reads the five keys modproxy needs from an sMash `zero.config`. Lines are
 /// `/key = JSON value`; comments and every other line are ignored.
 pub fn read_zero_config(path: &Path) -> Result<AppConfig> {
-    let text = read_text(path)?;
+    parse_zero_config(&read_text(path)?, path)
+}
+
+/// Parses `zero.config` text; `path` names the file in errors.
+pub fn parse_zero_config(text: &str, path: &Path) -> Result<AppConfig> {
     let mut config = AppConfig {
         source: Some(path.to_owned()),
         ..Default::default()
@@ -288,6 +296,31 @@ impl AppConfig {
             websocket: self.websocket.unwrap_or(false),
             source: self.source,
         })
+    }
+}
+
+impl AppSettings {
+    /// The member this app instance is, once its host and route are known.
+    pub fn into_member(self, host: Host, route: Route) -> Member {
+        Member {
+            name: self.name,
+            context_root: self.context_root,
+            scheme: self.scheme,
+            host,
+            port: self.port,
+            route,
+            session_affinity: self.session_affinity,
+            load_factor: self.load_factor,
+            standby: self.standby,
+            health_check: self.health_check,
+            connection_timeout: self.connection_timeout,
+            retry: self.retry,
+            timeout: self.timeout,
+            fail_on_timeout: self.fail_on_timeout,
+            fail_on_status: self.fail_on_status,
+            websocket: self.websocket,
+            admin_state: AdminState::Active,
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::detect;
 use crate::fragment;
 use crate::merge::Cluster;
 use crate::merge::{self, Sourced};
-use crate::model::{AdminState, LbMethod, Member};
+use crate::model::LbMethod;
 use crate::output::Target;
 use crate::render::{self, Manager, Options, ProxyOptions};
 
@@ -32,29 +32,12 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         },
         &cwd,
     )?;
-    let id = detect::identity(settings.host, settings.route)?;
+    let id = detect::identity(settings.host.clone(), settings.route.clone())?;
     if let Some(note) = &id.note {
         eprintln!("{note}");
     }
-    let member = Member {
-        name: settings.name,
-        context_root: settings.context_root,
-        scheme: settings.scheme,
-        host: id.host,
-        port: settings.port,
-        route: id.route,
-        session_affinity: settings.session_affinity,
-        load_factor: settings.load_factor,
-        standby: settings.standby,
-        health_check: settings.health_check,
-        connection_timeout: settings.connection_timeout,
-        retry: settings.retry,
-        timeout: settings.timeout,
-        fail_on_timeout: settings.fail_on_timeout,
-        fail_on_status: settings.fail_on_status,
-        websocket: settings.websocket,
-        admin_state: AdminState::Active,
-    };
+    let source = settings.source.clone();
+    let member = settings.into_member(id.host, id.route);
     let title = format!(
         "Apache fragment for app {} at {} on {} (route {})",
         member.name,
@@ -69,8 +52,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         member.context_root,
         member.url(),
         member.route,
-        settings
-            .source
+        source
             .map(|p| format!(", from {}", p.display()))
             .unwrap_or_else(|| ", from defaults".into())
     );

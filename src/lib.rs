@@ -11,3 +11,4 @@ pub mod merge;
 pub mod model;
 pub mod output;
 pub mod render;
+pub mod robustness;

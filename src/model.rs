@@ -165,9 +165,10 @@ impl ContextRoot {
     }
 
     /// The anchored regex that matches exactly this path and the paths below it, and not
-    /// `/shopping` for `/shop` (Apache's ProxyPass matches plain prefixes).
+    /// `/shopping` for `/shop` (Apache's ProxyPass matches plain prefixes). A dot becomes
+    /// `[.]`, not `\.`, so the regex holds no backslash for Apache's quoting to trip on.
     pub fn match_regex(&self) -> String {
-        format!("^{}(/.*)?$", self.0.replace('.', "\\."))
+        format!("^{}(/.*)?$", self.0.replace('.', "[.]"))
     }
 }
 
@@ -671,7 +672,7 @@ mod tests {
     fn context_root_regex_matches_only_the_path_and_below() {
         assert_eq!(
             ContextRoot::new("/a.b/c").unwrap().match_regex(),
-            "^/a\\.b/c(/.*)?$"
+            "^/a[.]b/c(/.*)?$"
         );
     }
 

@@ -83,6 +83,18 @@ fn only_the_context_root_and_paths_below_it_reach_the_app() {
 }
 
 #[test]
+fn a_dot_in_the_context_root_is_a_literal_dot() {
+    let app = App::new(r#"{"name":"api","contextRoot":"/v1.2"}"#, &["a"], None);
+    let httpd = app.start();
+    for path in ["/v1.2", "/v1.2/orders"] {
+        assert_eq!(get(&httpd, path, None).route(), Some("a"), "{path}");
+    }
+    for path in ["/v1x2", "/v1x2/orders", "/v1.22"] {
+        assert_eq!(get(&httpd, path, None).status, 404, "{path}");
+    }
+}
+
+#[test]
 fn app_cookie_keeps_a_client_on_the_route_in_its_session_id() {
     let json = r#"{"name":"app","contextRoot":"/app","sessionAffinity":"app-cookie"}"#;
     let app = App::new(json, &["a", "b"], Some("zsessionid"));
