@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use support::backend::Backend;
-use support::cluster::{App, counts, routes_of, run, wait_for_route};
+use support::cluster::{App, counts, generate_for, routes_of, run, wait_for_route};
 use support::httpd::{self, get};
 use support::{fixture_cases, scratch, write};
 
@@ -181,23 +181,7 @@ fn hot_standby_gets_traffic_only_when_every_other_member_is_down() {
         (&b, "modproxy.json"),
         (&s, "standby.json"),
     ] {
-        let file = format!("{}.conf", be.route);
-        run(
-            dir.path(),
-            &[
-                "generate",
-                "-c",
-                config,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &be.port.to_string(),
-                "--route",
-                &be.route,
-                "-o",
-                &file,
-            ],
-        );
+        generate_for(dir.path(), config, be);
     }
     run(
         dir.path(),
@@ -239,23 +223,7 @@ fn nested_apps_each_get_their_own_paths() {
         r#"{"name":"api","contextRoot":"/shop/api"}"#,
     );
     for (be, config) in [(&shop, "shop.json"), (&api, "api.json")] {
-        let file = format!("{}.conf", be.route);
-        run(
-            dir.path(),
-            &[
-                "generate",
-                "-c",
-                config,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &be.port.to_string(),
-                "--route",
-                &be.route,
-                "-o",
-                &file,
-            ],
-        );
+        generate_for(dir.path(), config, be);
     }
     // The general app first on the command line: merge must still put /shop/api first.
     for balancer in [true, false] {

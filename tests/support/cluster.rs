@@ -37,21 +37,7 @@ impl App {
     /// Starts a backend and generates its fragment; returns the fragment's file name.
     pub fn add_host(&mut self, route: &str, cookie: Option<&str>) -> String {
         let backend = Backend::start(route, cookie);
-        let file = format!("{route}.conf");
-        run(
-            self.dir.path(),
-            &[
-                "generate",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &backend.port.to_string(),
-                "--route",
-                route,
-                "-o",
-                &file,
-            ],
-        );
+        let file = generate_for(self.dir.path(), "modproxy.json", &backend);
         self.backends.push(backend);
         file
     }
@@ -78,6 +64,30 @@ impl App {
     pub fn start(&self) -> Running {
         httpd::start(&self.conf)
     }
+}
+
+/// Runs `modproxy generate -c config` in `dir` for `backend`, as its host would; returns
+/// the fragment's file name (`ROUTE.conf`).
+pub fn generate_for(dir: &Path, config: &str, backend: &Backend) -> String {
+    let file = format!("{}.conf", backend.route);
+    let port = backend.port.to_string();
+    run(
+        dir,
+        &[
+            "generate",
+            "-c",
+            config,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--route",
+            &backend.route,
+            "-o",
+            &file,
+        ],
+    );
+    file
 }
 
 pub fn run(dir: &Path, args: &[&str]) {
