@@ -216,3 +216,111 @@ fn forwarded_headers_are_added_by_default_and_host_is_preserved_on_request() {
     assert_eq!(r.field("xff"), Some("-"));
     assert_eq!(r.field("xfp"), Some("-"));
 }
+
+/// `openssl s_server -www` on a free loopback port with a fresh self-signed certificate:
+/// a real TLS member. Killed when dropped.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(dir: &std::path::Path) -> Self {
+        let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-days",
+                "2",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("this test needs the openssl command (Debian package openssl)");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let port = modproxy::apache::free_port().unwrap();
+        let child = std::process::Command::new("openssl")
+            .args([
+                "s_server",
+                "-quiet",
+                "-www",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
+        let server = Self { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_members_are_reached_over_tls() {
+    let d = support::scratch();
+    let tls = TlsServer::start(d.path());
+    support::write(
+        d.path(),
+        "modproxy.json",
+        r#"{"name":"secure","contextRoot":"/secure","scheme":"https"}"#,
+    );
+    let port = tls.port.to_string();
+    support::cluster::run(
+        d.path(),
+        &[
+            "generate",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--route",
+            "tls",
+            "-o",
+            "tls.conf",
+        ],
+    );
+    support::cluster::run(
+        d.path(),
+        &["merge", "-balancer", "-o", "App.conf", "tls.conf"],
+    );
+    let conf = std::fs::read_to_string(d.path().join("App.conf")).unwrap();
+    assert!(conf.contains("SSLProxyEngine on") && conf.contains("ssl_module"));
+    let httpd = support::httpd::start(&d.path().join("App.conf"));
+    let r = get(&httpd, "/secure/page", None);
+    assert_eq!(r.status, 200, "{r:?}\n{}", httpd.wrapper.error_log());
+    // The answer comes from the TLS server: its status page names the TLS session.
+    assert!(
+        r.body.contains("s_server") && r.body.contains("Ciphers"),
+        "{}",
+        r.body
+    );
+}
