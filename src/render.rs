@@ -86,7 +86,7 @@ pub struct Manager {
 }
 
 /// An Apache module a file needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Module {
     /// Short name, as `a2enmod` takes it: `proxy_http`.
     pub name: &'static str,
