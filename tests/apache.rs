@@ -266,3 +266,37 @@ fn a_third_host_merged_into_the_live_file_gets_traffic_after_graceful() {
     let routes = routes_of(&httpd, 9, "/app/", None);
     assert_eq!(counts(&routes).len(), 3, "{routes:?}");
 }
+
+#[test]
+fn proxy_cookie_apps_in_one_file_set_only_their_own_cookie() {
+    let dir = scratch();
+    let backends = [Backend::start("s1", None), Backend::start("b1", None)];
+    write(
+        dir.path(),
+        "shop.json",
+        r#"{"name":"shop","contextRoot":"/shop","sessionAffinity":"proxy-cookie"}"#,
+    );
+    write(
+        dir.path(),
+        "blog.json",
+        r#"{"name":"blog","contextRoot":"/blog","sessionAffinity":"proxy-cookie"}"#,
+    );
+    generate_for(dir.path(), "shop.json", &backends[0]);
+    generate_for(dir.path(), "blog.json", &backends[1]);
+    run(
+        dir.path(),
+        &[
+            "merge",
+            "-balancer",
+            "-o",
+            "Apps.conf",
+            "s1.conf",
+            "b1.conf",
+        ],
+    );
+    let httpd = httpd::start(&dir.path().join("Apps.conf"));
+    let shop = get(&httpd, "/shop/", None);
+    assert_eq!(shop.set_cookies(), vec!["ROUTEID=.s1; path=/shop"]);
+    let blog = get(&httpd, "/blog/", None);
+    assert_eq!(blog.set_cookies(), vec!["ROUTEID=.b1; path=/blog"]);
+}
