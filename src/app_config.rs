@@ -117,15 +117,15 @@ fn is_zero_config(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "config")
 }
 
+/// App configs are a few hundred bytes; anything past 1 MiB is the wrong file.
+const CONFIG_LIMIT: u64 = 1024 * 1024;
+
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow!(
-            "{} is not UTF-8 text; point --config at the app's modproxy.json or config/zero.config",
-            path.display()
-        )
-    })?;
-    Ok(text.trim_start_matches('\u{feff}').to_owned())
+    crate::input::read_text(
+        path,
+        CONFIG_LIMIT,
+        "the app's modproxy.json or config/zero.config with --config",
+    )
 }
 
 /// Reads `modproxy.json`; an error names the field by its JSON path.

@@ -12,6 +12,8 @@ use crate::model::Member;
 const MEMBER_PREFIX: &str = "# modproxy-member ";
 const END_PREFIX: &str = "# modproxy-end ";
 const FORMAT: &str = "v1";
+/// A 10,000-member merged file is about 5 MiB; 64 MiB leaves room for over 100,000.
+const INPUT_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The text after `# modproxy-member ` for one member: the format version and its JSON.
 /// serde_json escapes control characters, so the record is always one line.
@@ -22,15 +24,12 @@ pub fn record(m: &Member) -> Result<String> {
 
 /// Reads every member from a fragment or merged file.
 pub fn read(path: &Path) -> Result<Vec<Sourced>> {
-    let name = path.display().to_string();
-    if path.is_dir() {
-        bail!("{name} is a folder; give the fragment files made by `modproxy generate`");
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {name}"))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow!("{name} is not a modproxy fragment (not UTF-8 text); give files made by `modproxy generate`")
-    })?;
-    parse(&text, &name)
+    let text = crate::input::read_text(
+        path,
+        INPUT_LIMIT,
+        "the fragment files made by `modproxy generate` or `modproxy merge`",
+    )?;
+    parse(&text, &path.display().to_string())
 }
 
 /// Parses the member records of one file; `source` names it in errors.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commands;
 pub mod detect;
 pub mod fragment;
+pub mod input;
 pub mod merge;
 pub mod model;
 pub mod output;

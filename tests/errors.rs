@@ -492,3 +492,25 @@ fn a_bad_templates_folder_is_a_clear_error() {
         &["rendering the config failed"],
     );
 }
+
+#[test]
+fn oversized_inputs_are_refused_without_reading_them_whole() {
+    let d = scratch();
+    // Sparse files: no disk is used for their size.
+    let big = std::fs::File::create(d.path().join("huge.conf")).unwrap();
+    big.set_len(65 * 1024 * 1024).unwrap();
+    fails(
+        d.path(),
+        &["merge", "-balancer", "huge.conf"],
+        1,
+        &["huge.conf is larger than 64 MiB"],
+    );
+    let big = std::fs::File::create(d.path().join("modproxy.json")).unwrap();
+    big.set_len(2 * 1024 * 1024).unwrap();
+    fails(
+        d.path(),
+        &["generate", "--host", "h1"],
+        1,
+        &["modproxy.json is larger than 1 MiB"],
+    );
+}
