@@ -11,11 +11,15 @@ use anyhow::{Context, Result, bail};
 /// `modproxy generate`".
 pub fn read_text(path: &Path, limit: u64, expected: &str) -> Result<String> {
     let name = path.display();
-    if path.is_dir() {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read {name}"))?;
+    if meta.is_dir() {
         bail!("{name} is a folder; give {expected}");
     }
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
-    let mut bytes = Vec::new();
+    // The size is only a hint (a pipe has none); `take` enforces the limit.
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize + 1);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read {name}"))?;
