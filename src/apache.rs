@@ -156,7 +156,8 @@ impl Wrapper {
         let _ = writeln!(conf, "# Wrapper written by modproxy to test one file.");
         let _ = writeln!(conf, "ServerRoot \"{root}\"");
         let _ = writeln!(conf, "ServerName 127.0.0.1");
-        let _ = writeln!(conf, "Listen 127.0.0.1:{port}");
+        // In its own file, so that start() can move to another port if this one was taken.
+        let _ = writeln!(conf, "Include \"{root}/listen.conf\"");
         let _ = writeln!(conf, "PidFile \"{root}/httpd.pid\"");
         let _ = writeln!(conf, "DefaultRuntimeDir \"{root}\"");
         let _ = writeln!(conf, "Mutex file:{root} default");
@@ -186,12 +187,27 @@ impl Wrapper {
         let _ = writeln!(conf, "Include \"{}\"", included.display());
         let main_conf = dir.path().join("httpd.conf");
         std::fs::write(&main_conf, conf).context("cannot write the wrapper config")?;
-        Ok(Self {
+        let wrapper = Self {
             dir,
             port,
             main_conf,
             install: install.clone(),
-        })
+        };
+        wrapper.write_listen()?;
+        Ok(wrapper)
+    }
+
+    fn pid_file_names(&self, pid: u32) -> bool {
+        std::fs::read_to_string(self.dir.path().join("httpd.pid"))
+            .is_ok_and(|text| text.trim() == pid.to_string())
+    }
+
+    fn write_listen(&self) -> Result<()> {
+        std::fs::write(
+            self.dir.path().join("listen.conf"),
+            format!("Listen 127.0.0.1:{}\n", self.port),
+        )
+        .context("cannot write the wrapper config")
     }
 
     pub fn error_log(&self) -> String {
@@ -214,9 +230,30 @@ impl Wrapper {
         bail!("{}", with_offending_line(&msg))
     }
 
-    /// Starts httpd in the foreground and waits until it accepts connections.
-    pub fn start(self) -> Result<Running> {
-        let child = Command::new(&self.install.binary)
+    /// Starts httpd in the foreground and waits until it accepts connections. If another
+    /// process took the free port in the meantime, it moves to a new one (three tries).
+    pub fn start(mut self) -> Result<Running> {
+        let mut tries = 3;
+        loop {
+            match self.start_once() {
+                Ok(child) => {
+                    return Ok(Running {
+                        child: Some(child),
+                        wrapper: self,
+                    });
+                }
+                Err(e) if tries > 1 && e.to_string().contains("Address already in use") => {
+                    tries -= 1;
+                    self.port = free_port()?;
+                    self.write_listen()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn start_once(&self) -> Result<Child> {
+        let mut child = Command::new(&self.install.binary)
             .arg("-f")
             .arg(&self.main_conf)
             .arg("-DFOREGROUND")
@@ -225,26 +262,18 @@ impl Wrapper {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {}", self.install.binary.display()))?;
-        let mut running = Running {
-            child: Some(child),
-            wrapper: self,
-        };
         let deadline = Instant::now() + Duration::from_secs(15);
-        let addr = running.addr();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         loop {
-            if let Some(status) = running
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Ok(Some(status)) = child.try_wait() {
                 let mut stderr = String::new();
-                if let Some(mut e) = running.child.take().and_then(|mut c| c.stderr.take()) {
+                if let Some(mut e) = child.stderr.take() {
                     use std::io::Read;
                     let _ = e.read_to_string(&mut stderr);
                 }
                 // In the foreground httpd logs start-up errors to stderr, later ones to the log.
                 let said = if stderr.trim().is_empty() {
-                    running.wrapper.error_log()
+                    self.error_log()
                 } else {
                     stderr
                 };
@@ -253,13 +282,19 @@ impl Wrapper {
                     with_offending_line(said.trim())
                 );
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return Ok(running);
+            // Listening is not enough: another process may hold the port. httpd writes its
+            // PidFile once its sockets are bound.
+            if self.pid_file_names(child.id())
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            {
+                return Ok(child);
             }
             if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
                 bail!(
                     "httpd did not listen on {addr} within 15 s:\n{}",
-                    running.wrapper.error_log()
+                    self.error_log()
                 );
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -102,3 +102,23 @@ fn check_reports_missing_files_and_folders() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is a folder"), "{}", stderr(&out));
 }
+
+#[test]
+fn httpd_moves_to_another_port_when_its_port_was_taken() {
+    let install = support::httpd::installation();
+    let w = modproxy::apache::Wrapper::new(&install, &fixtures().join("gen-hostA/expected.conf"))
+        .unwrap();
+    // Another process takes the port between choosing it and starting httpd.
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", w.port)).unwrap();
+    let taken = w.port;
+    let running = w.start().unwrap();
+    assert_ne!(running.wrapper.port, taken);
+    // And it is httpd that answers on the new port, not the squatter.
+    let r = support::httpd::get(&running, "/nothing-here", None);
+    assert_eq!(r.status, 404);
+    assert!(
+        r.header("Server").is_some_and(|s| s.contains("Apache")),
+        "{r:?}"
+    );
+    drop(squatter);
+}
