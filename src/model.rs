@@ -330,23 +330,62 @@ impl HealthCheck {
     }
 }
 
-/// Relative weight of a member, 1 to 100 as Apache's `loadfactor`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct LoadFactor(u8);
+/// A whole number in a fixed range, checked when it is made (also from JSON).
+macro_rules! bounded_int {
+    ($(#[$doc:meta])* $name:ident($inner:ty), $lo:literal..=$hi:literal, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name($inner);
 
-impl LoadFactor {
-    pub fn new(raw: i64) -> Result<Self> {
-        if !(1..=100).contains(&raw) {
-            bail!("load factor {raw} is not valid; use a whole number from 1 to 100");
+        impl $name {
+            pub fn new(raw: i64) -> Result<Self> {
+                if !($lo..=$hi).contains(&raw) {
+                    bail!(concat!($what, " {} is not valid; use a whole number from ", $lo, " to ", $hi), raw);
+                }
+                Ok(Self(raw as $inner))
+            }
+
+            /// From command-line text.
+            pub fn parse(raw: &str) -> Result<Self> {
+                match raw.trim().parse::<i64>() {
+                    Ok(n) => Self::new(n),
+                    Err(_) => bail!(
+                        concat!($what, " {} is not valid; use a whole number from ", $lo, " to ", $hi),
+                        shown(raw)
+                    ),
+                }
+            }
+
+            pub fn get(self) -> $inner {
+                self.0
+            }
         }
-        Ok(Self(raw as u8))
-    }
 
-    pub fn get(self) -> u8 {
-        self.0
-    }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                $name::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
+            }
+        }
+    };
 }
+
+bounded_int!(
+    /// Relative weight of a member, as Apache's `loadfactor`.
+    LoadFactor(u8), 1..=100, "load factor"
+);
+bounded_int!(
+    /// A TCP port.
+    Port(u16), 1..=65535, "port"
+);
+bounded_int!(
+    /// A time httpd waits, in whole seconds.
+    Seconds(u32), 1..=86400, "time in seconds"
+);
+bounded_int!(
+    /// An HTTP status code.
+    HttpStatus(u16), 100..=599, "HTTP status"
+);
 
 impl Default for LoadFactor {
     fn default() -> Self {
@@ -354,92 +393,7 @@ impl Default for LoadFactor {
     }
 }
 
-impl<'de> Deserialize<'de> for LoadFactor {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = i64::deserialize(d)?;
-        LoadFactor::new(raw).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A TCP port, 1 to 65535.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Port(u16);
-
-impl Port {
-    pub fn new(raw: i64) -> Result<Self> {
-        if !(1..=65535).contains(&raw) {
-            bail!("port {raw} is not valid; use a number from 1 to 65535");
-        }
-        Ok(Self(raw as u16))
-    }
-
-    pub fn parse(raw: &str) -> Result<Self> {
-        match raw.trim().parse::<i64>() {
-            Ok(n) => Self::new(n),
-            Err(_) => bail!(
-                "port {} is not valid; use a number from 1 to 65535",
-                shown(raw)
-            ),
-        }
-    }
-
-    pub fn get(self) -> u16 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Port {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = i64::deserialize(d)?;
-        Port::new(raw).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A time httpd waits, in whole seconds, 1 to 86400.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Seconds(u32);
-
-impl Seconds {
-    pub fn new(raw: i64) -> Result<Self> {
-        if !(1..=86400).contains(&raw) {
-            bail!("{raw} seconds is not valid; use a whole number from 1 to 86400");
-        }
-        Ok(Self(raw as u32))
-    }
-
-    pub fn parse(raw: &str) -> Result<Self> {
-        match raw.trim().parse::<i64>() {
-            Ok(n) => Self::new(n),
-            Err(_) => bail!("{} is not a number of seconds", shown(raw)),
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Seconds {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Seconds::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-/// An HTTP status code, 100 to 599.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct HttpStatus(u16);
-
 impl HttpStatus {
-    pub fn new(raw: i64) -> Result<Self> {
-        if !(100..=599).contains(&raw) {
-            bail!("HTTP status {raw} is not valid; use a code from 100 to 599, such as 503");
-        }
-        Ok(Self(raw as u16))
-    }
-
     /// A comma-separated list such as `502,503`.
     pub fn parse_list(raw: &str) -> Result<Vec<Self>> {
         let mut out = Vec::new();
@@ -455,16 +409,6 @@ impl HttpStatus {
         out.sort();
         out.dedup();
         Ok(out)
-    }
-
-    pub fn get(self) -> u16 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for HttpStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        HttpStatus::new(i64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
