@@ -3,19 +3,10 @@
 
 mod support;
 
-use support::{fixtures, generate_in, modproxy, scratch, stderr, stdout, write};
-
-fn golden(case: &str) -> String {
-    std::fs::read_to_string(fixtures().join(case).join("expected.conf")).unwrap()
-}
-
-fn golden_path(case: &str) -> String {
-    fixtures()
-        .join(case)
-        .join("expected.conf")
-        .display()
-        .to_string()
-}
+use support::{
+    fixtures, generate_in, golden, golden_path, modproxy, modproxy_bin, scratch, stderr, stdout,
+    write,
+};
 
 #[test]
 fn generate_accepts_every_spelling_of_the_output_flag() {
@@ -538,7 +529,7 @@ fn a_reader_that_goes_away_is_not_an_error() {
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("modproxy"))
+        let out = std::process::Command::new(modproxy_bin())
             .args(&args)
             .stdout(writer)
             .output()

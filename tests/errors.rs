@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{fixtures, modproxy, scratch, stderr, write};
+use support::{golden_path, modproxy, scratch, stderr, write};
 use tempfile::TempDir;
 
 const OLD: &str = "# the previous App.conf\n";
@@ -45,14 +45,6 @@ fn app_dir(json: &str) -> TempDir {
     let dir = scratch();
     write(dir.path(), "modproxy.json", json);
     dir
-}
-
-fn fragment(name: &str) -> String {
-    fixtures()
-        .join(name)
-        .join("expected.conf")
-        .display()
-        .to_string()
 }
 
 #[test]
@@ -248,7 +240,7 @@ fn bad_flag_values_are_usage_errors() {
 #[test]
 fn merge_refuses_duplicate_route_naming_both_files() {
     let d = scratch();
-    let a = fragment("gen-hostA");
+    let a = golden_path("gen-hostA");
     let copy = write(
         d.path(),
         "copyA.conf",
@@ -270,7 +262,7 @@ fn merge_refuses_duplicate_route_naming_both_files() {
 #[test]
 fn merge_refuses_the_same_backend_twice() {
     let d = scratch();
-    let a = fragment("gen-hostA");
+    let a = golden_path("gen-hostA");
     let text = std::fs::read_to_string(&a)
         .unwrap()
         .replace("\"route\":\"hostA\"", "\"route\":\"other\"");
@@ -290,8 +282,8 @@ fn merge_refuses_the_same_backend_twice() {
 #[test]
 fn merge_refuses_disagreeing_session_affinity() {
     let d = scratch();
-    let a = fragment("gen-hostA");
-    let text = std::fs::read_to_string(fragment("gen-hostB"))
+    let a = golden_path("gen-hostA");
+    let text = std::fs::read_to_string(golden_path("gen-hostB"))
         .unwrap()
         .replace(
             r#"{"mode":"app-cookie","cookie":"zsessionid"}"#,
@@ -316,7 +308,11 @@ fn merge_without_balancer_suggests_it_for_one_path_twice() {
     let d = scratch();
     fails(
         d.path(),
-        &["merge", &fragment("gen-hostA"), &fragment("gen-hostB")],
+        &[
+            "merge",
+            &golden_path("gen-hostA"),
+            &golden_path("gen-hostB"),
+        ],
         1,
         &[
             "both serve app shop at /shop",
@@ -330,7 +326,7 @@ fn merge_without_balancer_suggests_it_for_one_path_twice() {
 #[test]
 fn merge_refuses_two_apps_on_one_path() {
     let d = scratch();
-    let text = std::fs::read_to_string(fragment("gen-hostB"))
+    let text = std::fs::read_to_string(golden_path("gen-hostB"))
         .unwrap()
         .replace(r#""name":"shop""#, r#""name":"store""#);
     let b = write(d.path(), "store.conf", &text);
@@ -339,7 +335,7 @@ fn merge_refuses_two_apps_on_one_path() {
         &[
             "merge",
             "-balancer",
-            &fragment("gen-hostA"),
+            &golden_path("gen-hostA"),
             b.to_str().unwrap(),
         ],
         1,
@@ -350,7 +346,7 @@ fn merge_refuses_two_apps_on_one_path() {
 #[test]
 fn merge_refuses_one_app_at_two_paths_when_balancing() {
     let d = scratch();
-    let text = std::fs::read_to_string(fragment("gen-hostB"))
+    let text = std::fs::read_to_string(golden_path("gen-hostB"))
         .unwrap()
         .replace(r#""contextRoot":"/shop""#, r#""contextRoot":"/store""#);
     let b = write(d.path(), "b.conf", &text);
@@ -359,7 +355,7 @@ fn merge_refuses_one_app_at_two_paths_when_balancing() {
         &[
             "merge",
             "-balancer",
-            &fragment("gen-hostA"),
+            &golden_path("gen-hostA"),
             b.to_str().unwrap(),
         ],
         1,
@@ -402,7 +398,7 @@ fn merge_refuses_files_that_are_not_fragments() {
 #[test]
 fn merge_refuses_a_member_record_that_would_inject() {
     let d = scratch();
-    let text = std::fs::read_to_string(fragment("gen-hostA"))
+    let text = std::fs::read_to_string(golden_path("gen-hostA"))
         .unwrap()
         .replace(
             r#""host":"hostA.example.com""#,
@@ -418,9 +414,9 @@ fn merge_refuses_a_member_record_that_would_inject() {
 }
 
 #[test]
-fn merge_detects_a_truncated_fragment() {
+fn merge_detects_a_truncated_golden_path() {
     let d = scratch();
-    let full = std::fs::read_to_string(fragment("merge-balancer-app-cookie")).unwrap();
+    let full = std::fs::read_to_string(golden_path("merge-balancer-app-cookie")).unwrap();
     let cut = &full[..full.rfind("# modproxy-member").unwrap()];
     write(d.path(), "cut.conf", cut);
     fails(
@@ -455,7 +451,7 @@ fn merge_reports_missing_and_folder_inputs() {
 #[test]
 fn output_errors_leave_nothing_behind() {
     let d = scratch();
-    let a = fragment("gen-hostA");
+    let a = golden_path("gen-hostA");
     for (out, needle) in [("nowhere/App.conf", "does not exist"), (".", "is a folder")] {
         let res = modproxy()
             .current_dir(d.path())
@@ -473,21 +469,21 @@ fn a_bad_templates_folder_is_a_clear_error() {
     let d = scratch();
     fails(
         d.path(),
-        &["merge", &fragment("gen-hostA"), "--templates", "nope"],
+        &["merge", &golden_path("gen-hostA"), "--templates", "nope"],
         1,
         &["templates folder nope does not exist"],
     );
     write(d.path(), "tpl/app.hbs", "{{#if}}");
     fails(
         d.path(),
-        &["merge", &fragment("gen-hostA"), "--templates", "tpl"],
+        &["merge", &golden_path("gen-hostA"), "--templates", "tpl"],
         1,
         &["app.hbs", "does not parse"],
     );
     write(d.path(), "tpl/app.hbs", "{{no_such_value}}");
     fails(
         d.path(),
-        &["merge", &fragment("gen-hostA"), "--templates", "tpl"],
+        &["merge", &golden_path("gen-hostA"), "--templates", "tpl"],
         1,
         &["rendering the config failed"],
     );

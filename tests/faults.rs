@@ -6,21 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use support::{fixtures, modproxy, scratch, stderr, write};
-
-fn golden_path(case: &str) -> String {
-    fixtures()
-        .join(case)
-        .join("expected.conf")
-        .display()
-        .to_string()
-}
-
-fn modproxy_bin() -> String {
-    assert_cmd::cargo::cargo_bin("modproxy")
-        .display()
-        .to_string()
-}
+use support::{golden_path, modproxy, modproxy_bin, scratch, stderr, write};
 
 /// Runs `script` with `sh` in a private mount namespace (`unshare -rm`), where it may mount
 /// a small tmpfs on `$DIR` without touching the machine. Returns (exit ok, output).

@@ -18,6 +18,25 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
+/// The golden output of a fixture case, as a path argument.
+pub fn golden_path(case: &str) -> String {
+    fixtures()
+        .join(case)
+        .join("expected.conf")
+        .display()
+        .to_string()
+}
+
+/// The golden output of a fixture case.
+pub fn golden(case: &str) -> String {
+    std::fs::read_to_string(golden_path(case)).expect("golden file")
+}
+
+/// The built binary's path, for spawning it without assert_cmd.
+pub fn modproxy_bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("modproxy")
+}
+
 /// Every fixture case folder (holding an `args` file), in name order.
 pub fn fixture_cases() -> Vec<PathBuf> {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures())
