@@ -5,17 +5,52 @@ mod support;
 use support::{fixtures, modproxy, scratch, stderr, write};
 
 #[test]
-fn check_passes_a_generated_file_with_and_without_start() {
-    let file = fixtures().join("merge-several-apps/expected.conf");
-    for extra in [&[][..], &["--start"][..]] {
+fn check_passes_generated_files_with_and_without_start() {
+    for case in [
+        "merge-several-apps",
+        "merge-production-options",
+        "gen-websocket",
+    ] {
+        let file = fixtures().join(case).join("expected.conf");
+        for extra in [&[][..], &["--start"][..]] {
+            let out = modproxy()
+                .arg("check")
+                .args(extra)
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{case} {extra:?}: {}", stderr(&out));
+            assert!(stderr(&out).starts_with("OK: "), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn every_lbmethod_gives_a_file_httpd_starts_with() {
+    let d = scratch();
+    for lb in ["byrequests", "bytraffic", "bybusyness", "heartbeat"] {
+        let out_file = d.path().join(format!("{lb}.conf"));
         let out = modproxy()
-            .arg("check")
-            .args(extra)
-            .arg(&file)
+            .args(["merge", "-balancer", "--lbmethod", lb, "-o"])
+            .arg(&out_file)
+            .args([
+                support::golden_path("gen-hostA"),
+                support::golden_path("gen-hostB"),
+            ])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
-        assert!(stderr(&out).starts_with("OK: "), "{}", stderr(&out));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = std::fs::read_to_string(&out_file).unwrap();
+        assert!(
+            text.contains(&format!("lbmethod={lb}"))
+                && text.contains(&format!("lbmethod_{lb}_module"))
+        );
+        let out = modproxy()
+            .args(["check", "--start"])
+            .arg(&out_file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{lb}: {}", stderr(&out));
     }
 }
 
