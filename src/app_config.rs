@@ -232,6 +232,22 @@ pub fn parse_zero_config(text: &str, path: &Path) -> Result<AppConfig> {
 }
 
 impl AppConfig {
+    /// With app-cookie affinity the app itself appends its route to the session cookie, so a
+    /// `--route` that differs from the file's makes sticky sessions miss this member.
+    pub fn route_override_warning(&self, flag: Option<&Route>) -> Option<String> {
+        let (file_route, flag) = (self.route.as_ref()?, flag?);
+        if file_route == flag || self.session_affinity != Some(AffinityMode::AppCookie) {
+            return None;
+        }
+        Some(format!(
+            "warning: --route {flag} replaces route {file_route} from {}, but with app-cookie affinity the app ends its session cookie with .{file_route}; sessions will not stick to this member unless the app uses {flag} too",
+            self.source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the app config".into())
+        ))
+    }
+
     /// Combines this file's values with command-line overrides and the embedded defaults.
     /// `dir` is the app's folder, whose name is the default app name.
     pub fn resolve(self, overrides: Overrides, dir: &Path) -> Result<AppSettings> {

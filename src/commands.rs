@@ -20,7 +20,11 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     target.check()?;
     let hb = render::registry(args.out.templates.as_deref())?;
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let settings = app_config::load(args.config.as_deref(), &cwd)?.resolve(
+    let config = app_config::load(args.config.as_deref(), &cwd)?;
+    if let Some(warning) = config.route_override_warning(args.route.as_ref()) {
+        eprintln!("{warning}");
+    }
+    let settings = config.resolve(
         Overrides {
             name: args.name,
             context_root: args.context_root,

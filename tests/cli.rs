@@ -538,3 +538,39 @@ fn a_reader_that_goes_away_is_not_an_error() {
         assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn overriding_an_smash_route_id_warns_that_sessions_will_not_stick() {
+    let d = scratch();
+    write(
+        d.path(),
+        "config/zero.config",
+        "/config/apacheRouteID = \"node1\"\n",
+    );
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["generate", "--host", "h1", "--route", "node2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: --route node2 replaces route node1"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("\"route\":\"node2\""));
+    // The same route, or no affinity, is no reason to warn.
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["generate", "--host", "h1", "--route", "node1"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    write(d.path(), "modproxy.json", r#"{"route":"a"}"#);
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["generate", "--host", "h1", "--route", "b"])
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
