@@ -32,75 +32,77 @@ impl fmt::Display for Sourced {
     }
 }
 
+/// A cluster being built, with indexes of its routes and URLs (to the file that brought
+/// each), so that the conflict checks stay linear for 10,000-member merges.
+struct Building {
+    cluster: Cluster,
+    routes: HashMap<Route, String>,
+    urls: HashMap<String, String>,
+}
+
 /// Builds the clusters. With `balance`, all members of one app form one cluster; without
 /// it, every path must be served by exactly one member.
 pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
     if members.is_empty() {
         bail!("no members to merge; give at least one fragment made by `modproxy generate`");
     }
-    let mut by_path: BTreeMap<ContextRoot, Cluster> = BTreeMap::new();
-    type Seen = (HashMap<Route, String>, HashMap<String, String>);
-    let mut index: HashMap<ContextRoot, Seen> = HashMap::new();
+    let mut by_path: BTreeMap<ContextRoot, Building> = BTreeMap::new();
     for m in members {
-        let ctx = m.member.context_root.clone();
-        let Some(cluster) = by_path.get_mut(&ctx) else {
-            let (routes, urls) = index.entry(ctx.clone()).or_default();
-            routes.insert(m.member.route.clone(), m.source.clone());
-            urls.insert(m.member.url(), m.source.clone());
-            by_path.insert(
-                ctx.clone(),
-                Cluster {
+        let b = by_path
+            .entry(m.member.context_root.clone())
+            .or_insert_with(|| Building {
+                cluster: Cluster {
                     name: m.member.name.clone(),
-                    context_root: ctx,
+                    context_root: m.member.context_root.clone(),
                     policy: m.member.balancer_policy(),
-                    members: vec![m],
+                    members: Vec::new(),
                 },
-            );
-            continue;
-        };
-        let first = &cluster.members[0];
-        if cluster.name.key() != m.member.name.key() {
-            bail!(
-                "{m}: app {} and app {} (from {first}) both serve {}; give them different context roots, or the same name if they are one app",
-                m.member.name,
-                cluster.name,
-                cluster.context_root
-            );
+                routes: HashMap::new(),
+                urls: HashMap::new(),
+            });
+        let cluster = &b.cluster;
+        if let Some(first) = cluster.members.first() {
+            if cluster.name.key() != m.member.name.key() {
+                bail!(
+                    "{m}: app {} and app {} (from {first}) both serve {}; give them different context roots, or the same name if they are one app",
+                    m.member.name,
+                    cluster.name,
+                    cluster.context_root
+                );
+            }
+            if !balance {
+                bail!(
+                    "{m} and {first} both serve app {} at {}; pass -balancer to balance them, or merge only one of them",
+                    cluster.name,
+                    cluster.context_root
+                );
+            }
+            if let Some(diff) = m
+                .member
+                .balancer_policy()
+                .difference(&cluster.policy, &first.source)
+            {
+                bail!("{m}: app {} uses {diff}", cluster.name);
+            }
         }
-        if !balance {
-            bail!(
-                "{m} and {first} both serve app {} at {}; pass -balancer to balance them, or merge only one of them",
-                cluster.name,
-                cluster.context_root
-            );
-        }
-        if let Some(diff) = m.member.balancer_policy().difference(&cluster.policy) {
-            bail!(
-                "{m}: app {} uses {}",
-                cluster.name,
-                diff.replace("{other}", &first.to_string())
-            );
-        }
-        // Indexes, so that a 10,000-member merge stays linear.
-        let (routes, urls) = index.entry(ctx).or_default();
-        if let Some(other) = routes.get(&m.member.route) {
+        if let Some(other) = b.routes.get(&m.member.route) {
             bail!(
                 "{m}: route \"{}\" is already used by {other}; give each host its own route (--route or \"route\" in modproxy.json)",
                 m.member.route
             );
         }
         let url = m.member.url();
-        if let Some(other) = urls.get(&url) {
+        if let Some(other) = b.urls.get(&url) {
             bail!(
                 "{m}: backend {url} is already a member from {other}; each member must be a different host or port (to replace a host, merge its fresh fragment instead of the old one)"
             );
         }
-        routes.insert(m.member.route.clone(), m.source.clone());
-        urls.insert(url, m.source.clone());
-        cluster.members.push(m);
+        b.routes.insert(m.member.route.clone(), m.source.clone());
+        b.urls.insert(url, m.source.clone());
+        b.cluster.members.push(m);
     }
 
-    let mut out: Vec<Cluster> = by_path.into_values().collect();
+    let mut out: Vec<Cluster> = by_path.into_values().map(|b| b.cluster).collect();
     if balance {
         // Each balancer is named after its app, so one app cannot sit at two paths.
         let mut names: BTreeMap<String, &Cluster> = BTreeMap::new();
