@@ -394,6 +394,17 @@ impl Default for LoadFactor {
 }
 
 impl HttpStatus {
+    /// `502,503` as httpd's failonstatus takes it; None for an empty list.
+    pub fn list(codes: &[Self]) -> Option<String> {
+        (!codes.is_empty()).then(|| {
+            codes
+                .iter()
+                .map(|c| c.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
     /// A comma-separated list such as `502,503`.
     pub fn parse_list(raw: &str) -> Result<Vec<Self>> {
         let mut out = Vec::new();
@@ -542,34 +553,25 @@ pub struct BalancerPolicy {
 }
 
 impl BalancerPolicy {
-    /// How `self` differs from `other`, as `field value vs value`, for error messages.
-    pub fn difference(&self, other: &Self) -> Option<String> {
-        let codes = |v: &[HttpStatus]| {
-            if v.is_empty() {
-                "none".to_owned()
-            } else {
-                v.iter()
-                    .map(|c| c.get().to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }
-        };
+    /// How `self` differs from `other` (the policy of the app as `other_source` gave it),
+    /// with what to do about it, for error messages.
+    pub fn difference(&self, other: &Self, other_source: &str) -> Option<String> {
         if self.session_affinity != other.session_affinity {
             Some(format!(
-                "session affinity {} but {{other}} uses {}; generate every host of one app with the same sessionAffinity and sessionCookie",
+                "session affinity {} but {other_source} uses {}; generate every host of one app with the same sessionAffinity and sessionCookie",
                 self.session_affinity.describe(),
                 other.session_affinity.describe()
             ))
         } else if self.fail_on_timeout != other.fail_on_timeout {
             Some(format!(
-                "failOnTimeout {} but {{other}} uses {}; use the same value on every host, or pass --failontimeout to merge",
+                "failOnTimeout {} but {other_source} uses {}; use the same value on every host, or pass --failontimeout to merge",
                 self.fail_on_timeout, other.fail_on_timeout
             ))
         } else if self.fail_on_status != other.fail_on_status {
             Some(format!(
-                "failOnStatus {} but {{other}} uses {}; use the same value on every host, or pass --failonstatus to merge",
-                codes(&self.fail_on_status),
-                codes(&other.fail_on_status)
+                "failOnStatus {} but {other_source} uses {}; use the same value on every host, or pass --failonstatus to merge",
+                HttpStatus::list(&self.fail_on_status).unwrap_or_else(|| "none".into()),
+                HttpStatus::list(&other.fail_on_status).unwrap_or_else(|| "none".into())
             ))
         } else {
             None

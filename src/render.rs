@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::fragment;
 use crate::merge::Cluster;
 use crate::model::{
-    AdminState, Cidr, ContextRoot, LbMethod, Member, PROXY_COOKIE, Scheme, SessionAffinity,
+    AdminState, Cidr, ContextRoot, HttpStatus, LbMethod, Member, PROXY_COOKIE, Scheme,
+    SessionAffinity,
 };
 
 /// The templates, by registry name and file name, as shipped in `templates/`.
@@ -456,14 +457,8 @@ fn app_view(c: &Cluster, opts: &Options) -> AppView {
     if c.policy.fail_on_timeout {
         settings.push_str(" failontimeout=On");
     }
-    if !c.policy.fail_on_status.is_empty() {
-        let codes: Vec<String> = c
-            .policy
-            .fail_on_status
-            .iter()
-            .map(|s| s.get().to_string())
-            .collect();
-        settings.push_str(&format!(" failonstatus={}", codes.join(",")));
+    if let Some(codes) = HttpStatus::list(&c.policy.fail_on_status) {
+        settings.push_str(&format!(" failonstatus={codes}"));
     }
     let route_cookie = (c.policy.session_affinity == SessionAffinity::ProxyCookie).then(|| {
         CookieView {
