@@ -256,15 +256,13 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
         options: &'a ProxyOptions,
         apps: Vec<JsonApp<'a>>,
     }
+    let features = Features::of(clusters, opts);
     let doc = JsonDoc {
         modproxy: env!("CARGO_PKG_VERSION"),
         balanced: opts.balance,
         lbmethod: opts.balance.then(|| opts.lbmethod.as_str()),
-        httpd_version: apache_version_needed(clusters, opts),
-        modules: modules_needed(clusters, opts)
-            .iter()
-            .map(|m| m.name)
-            .collect(),
+        httpd_version: features.apache_version(),
+        modules: features.modules().iter().map(|m| m.name).collect(),
         options: &opts.proxy,
         apps: clusters
             .iter()
@@ -294,7 +292,8 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
 
 fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
     let members: Vec<&Member> = all_members(clusters).collect();
-    let modules = modules_needed(clusters, opts);
+    let features = Features::of(clusters, opts);
+    let modules = features.modules();
     let mut member_records = Vec::with_capacity(members.len());
     for m in &members {
         member_records.push(fragment::record(m)?);
@@ -303,7 +302,7 @@ fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
         title: opts.title.clone(),
         version: env!("CARGO_PKG_VERSION"),
         command: opts.command.clone(),
-        apache_version: apache_version_needed(clusters, opts),
+        apache_version: features.apache_version(),
         module_ids: modules.iter().map(Module::id).collect::<Vec<_>>().join(" "),
         a2enmod: modules
             .iter()
@@ -326,7 +325,7 @@ fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
                 },
             })
             .collect(),
-        needs_ssl: members.iter().any(|m| m.scheme == Scheme::Https),
+        needs_ssl: features.https,
         manager: opts.proxy.balancer_manager.as_ref().map(|m| ManagerView {
             path: m.path.to_string(),
             require: if m.allow.is_empty() {
@@ -354,63 +353,81 @@ fn all_members(clusters: &[Cluster]) -> impl Iterator<Item = &Member> {
         .flat_map(|c| c.members.iter().map(|m| &m.member))
 }
 
-/// The modules a file needs, in load order.
-pub fn modules_needed(clusters: &[Cluster], opts: &Options) -> Vec<Module> {
-    let any = |f: &dyn Fn(&Member) -> bool| all_members(clusters).any(f);
-    let mut mods = vec![Module::new("proxy"), Module::new("proxy_http")];
-    if opts.balance {
-        mods.push(Module::new("slotmem_shm"));
-        mods.push(Module::new("proxy_balancer"));
-        mods.push(Module::new(match opts.lbmethod {
-            LbMethod::Byrequests => "lbmethod_byrequests",
-            LbMethod::Bytraffic => "lbmethod_bytraffic",
-            LbMethod::Bybusyness => "lbmethod_bybusyness",
-            LbMethod::Heartbeat => "lbmethod_heartbeat",
-        }));
-        if any(&|m| m.health_check.is_some()) {
+/// What a file uses that decides its modules and the httpd it needs, worked out once so
+/// that the module list and the version line cannot disagree.
+struct Features {
+    balance: bool,
+    lbmethod: LbMethod,
+    /// Balanced members with health checks (mod_proxy_hcheck only probes balancer members).
+    health_checks: bool,
+    /// mod_headers with `expr=`: the proxy-cookie header or X-Forwarded-Proto.
+    headers: bool,
+    https: bool,
+    websocket: bool,
+    manager: bool,
+}
+
+impl Features {
+    fn of(clusters: &[Cluster], opts: &Options) -> Self {
+        let any = |f: &dyn Fn(&Member) -> bool| all_members(clusters).any(f);
+        let proxy_cookie = clusters
+            .iter()
+            .any(|c| c.policy.session_affinity == SessionAffinity::ProxyCookie);
+        Self {
+            balance: opts.balance,
+            lbmethod: opts.lbmethod,
+            health_checks: opts.balance && any(&|m| m.health_check.is_some()),
+            headers: (opts.balance && proxy_cookie) || opts.proxy.forwarded_headers,
+            https: any(&|m| m.scheme == Scheme::Https),
+            websocket: any(&|m| m.websocket),
+            manager: opts.balance && opts.proxy.balancer_manager.is_some(),
+        }
+    }
+
+    /// The modules, in load order.
+    fn modules(&self) -> Vec<Module> {
+        let mut mods = vec![Module::new("proxy"), Module::new("proxy_http")];
+        if self.balance {
+            mods.push(Module::new("slotmem_shm"));
+            mods.push(Module::new("proxy_balancer"));
+            mods.push(Module::new(match self.lbmethod {
+                LbMethod::Byrequests => "lbmethod_byrequests",
+                LbMethod::Bytraffic => "lbmethod_bytraffic",
+                LbMethod::Bybusyness => "lbmethod_bybusyness",
+                LbMethod::Heartbeat => "lbmethod_heartbeat",
+            }));
+        }
+        if self.health_checks {
             mods.push(Module {
                 name: "watchdog",
                 a2enmod: false,
             });
             mods.push(Module::new("proxy_hcheck"));
         }
+        if self.headers {
+            mods.push(Module::new("headers"));
+        }
+        if self.https {
+            mods.push(Module::new("ssl"));
+        }
+        if self.manager {
+            mods.push(Module::new("authz_core"));
+            mods.push(Module::new("authz_host"));
+        }
+        mods
     }
-    let proxy_cookie = opts.balance
-        && clusters
-            .iter()
-            .any(|c| c.policy.session_affinity == SessionAffinity::ProxyCookie);
-    if proxy_cookie || opts.proxy.forwarded_headers {
-        mods.push(Module::new("headers"));
-    }
-    if any(&|m| m.scheme == Scheme::Https) {
-        mods.push(Module::new("ssl"));
-    }
-    if opts.balance && opts.proxy.balancer_manager.is_some() {
-        mods.push(Module::new("authz_core"));
-        mods.push(Module::new("authz_host"));
-    }
-    mods
-}
 
-/// The oldest httpd the file works with, and why.
-fn apache_version_needed(clusters: &[Cluster], opts: &Options) -> String {
-    let any = |f: &dyn Fn(&Member) -> bool| all_members(clusters).any(f);
-    let mut needs: Vec<(u32, &str)> = Vec::new();
-    if any(&|m| m.websocket) {
-        needs.push((47, "upgrade=websocket"));
-    }
-    if opts.balance && any(&|m| m.health_check.is_some()) {
-        needs.push((21, "mod_proxy_hcheck"));
-    }
-    let proxy_cookie = clusters
-        .iter()
-        .any(|c| c.policy.session_affinity == SessionAffinity::ProxyCookie);
-    if (opts.balance && proxy_cookie) || opts.proxy.forwarded_headers {
-        needs.push((10, "mod_headers expr="));
-    }
-    match needs.iter().max_by_key(|n| n.0) {
-        Some((patch, why)) => format!("2.4.{patch} or later ({why})"),
-        None => "2.4 or later".into(),
+    /// The oldest httpd the file works with, and why.
+    fn apache_version(&self) -> String {
+        let needs = [
+            (self.websocket, 47, "upgrade=websocket"),
+            (self.health_checks, 21, "mod_proxy_hcheck"),
+            (self.headers, 10, "mod_headers expr="),
+        ];
+        match needs.iter().filter(|n| n.0).max_by_key(|n| n.1) {
+            Some((_, patch, why)) => format!("2.4.{patch} or later ({why})"),
+            None => "2.4 or later".into(),
+        }
     }
 }
 
