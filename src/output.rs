@@ -85,9 +85,8 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
     // Through a symlink (conf-enabled -> conf-available): replace the file it points to,
     // not the link.
     let path = &resolve_symlinks(path)?;
-    if let Ok(meta) = std::fs::metadata(path)
-        && !meta.is_file()
-    {
+    let existing = std::fs::metadata(path).ok();
+    if existing.as_ref().is_some_and(|meta| !meta.is_file()) {
         // A device or pipe (`-o /dev/stdout`) cannot be replaced by rename: write to it.
         let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
         f.write_all(text.as_bytes())?;
@@ -101,9 +100,9 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;
-    let mode = std::fs::metadata(path)
+    let mode = existing
         .map(|m| m.permissions())
-        .unwrap_or_else(|_| default_permissions());
+        .unwrap_or_else(default_permissions);
     std::fs::set_permissions(tmp.path(), mode)?;
     tmp.persist(path).map_err(|e| e.error)?;
     // Make the rename itself durable; a failure here leaves the new file in place.
