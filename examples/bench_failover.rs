@@ -1,98 +1,194 @@
-//! Failover benchmark (not a test): steady load through a real httpd and a merged modproxy
-//! config to two backend processes; one is killed part way and restarted later. Prints
-//! requests, non-2xx, socket errors, time until errors stop after the kill, time until the
-//! restarted member serves again, and throughput against the same load sent straight to
-//! one backend. Run it with `scripts/bench-failover` (see docs/failover.md).
+//! Failover benchmark (not a test): how a merged modproxy config on a real httpd contains
+//! each way a member fails. Two backend processes, a and b; b fails after a few seconds of
+//! steady traffic (many users at a fixed rate, plus one sticky user whose session is on b)
+//! and is restored some seconds later. One table per config set, one row per failure
+//! mode; then the throughput ratio to one backend and httpd's CPU per request against a
+//! minimal hand-written config. Run it with `scripts/bench-failover` (docs/failover.md).
 //!
 //! ```text
-//! bench_failover [--seconds 20] [--connections 16] [--health-interval N] [--json FILE]
+//! bench_failover [--modes crash,stop,hang,vanish,reset,slow,sick,flap]
+//!                [--configs defaults,recommended,v0.1] [--fault-seconds 12] [--rate 10]
+//!                [--cost-runs 5] [--cost-requests 40000] [--no-cost] [--verbose]
 //! ```
+
+#[allow(dead_code)]
+#[path = "../tests/support/backend.rs"]
+mod backend;
+#[allow(dead_code)]
+#[path = "../tests/support/fault.rs"]
+mod fault;
+#[allow(dead_code)]
+#[path = "../tests/support/load.rs"]
+mod load;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use modproxy::apache::{Installation, Wrapper};
+use backend::Backend;
+use fault::{Fault, FaultRelay};
+use load::{Load, Report};
+use modproxy::apache::{Installation, Running, Wrapper};
+
+/// The failure modes, as the issue and docs/failover.md name them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// SIGKILL of the backend process; started again at the restore.
+    Crash,
+    /// SIGSTOP of the backend process; SIGCONT at the restore.
+    Stop,
+    Hang,
+    Vanish,
+    Reset,
+    /// Every answer 2 s late.
+    Slow,
+    /// Every answer, health probes included, a 503.
+    Sick,
+    /// Killed and started again every 2 s while the fault lasts.
+    Flap,
+}
+
+const MODES: &[(&str, Mode)] = &[
+    ("crash", Mode::Crash),
+    ("stop", Mode::Stop),
+    ("hang", Mode::Hang),
+    ("vanish", Mode::Vanish),
+    ("reset", Mode::Reset),
+    ("slow", Mode::Slow),
+    ("sick", Mode::Sick),
+    ("flap", Mode::Flap),
+];
+
+impl Mode {
+    fn name(self) -> &'static str {
+        MODES
+            .iter()
+            .find(|m| m.1 == self)
+            .map(|m| m.0)
+            .unwrap_or("?")
+    }
+
+    /// The relay's fault for the modes that need one (the others act on the process).
+    fn relay_fault(self) -> Option<Fault> {
+        match self {
+            Mode::Hang => Some(Fault::Hang),
+            Mode::Vanish => Some(Fault::Vanish),
+            Mode::Reset => Some(Fault::Reset),
+            Mode::Slow => Some(Fault::Slow(Duration::from_secs(2))),
+            Mode::Sick => Some(Fault::Sick(503)),
+            Mode::Crash | Mode::Stop | Mode::Flap => None,
+        }
+    }
+}
+
+/// A set of settings to compare: extra app-config fields and merge flags.
+struct ConfigSet {
+    name: &'static str,
+    json: &'static str,
+    merge_flags: &'static [&'static str],
+    what: &'static str,
+}
+
+const CONFIGS: &[ConfigSet] = &[
+    ConfigSet {
+        name: "defaults",
+        json: "",
+        merge_flags: &[],
+        what: "modproxy's defaults, plus a 1 s healthCheck and proxy-cookie affinity",
+    },
+    ConfigSet {
+        name: "recommended",
+        json: r#","timeout":5"#,
+        merge_flags: &[],
+        what: "the defaults with \"timeout\": 5 (docs/failover.md: the app's slowest request, with margin)",
+    },
+    ConfigSet {
+        name: "v0.1",
+        json: r#","timeout":30,"failOnTimeout":false,"failOnStatus":[]"#,
+        merge_flags: &["--lbmethod", "byrequests"],
+        what: "modproxy 0.1's choices: byrequests, no failontimeout, no failonstatus, httpd's Timeout (30 s here)",
+    },
+];
 
 struct Args {
-    seconds: u64,
-    connections: usize,
-    health_interval: Option<u32>,
-    extra_json: Option<String>,
+    modes: Vec<Mode>,
+    configs: Vec<&'static ConfigSet>,
+    fault_seconds: u64,
+    rate: u32,
+    cost_runs: usize,
+    cost_requests: usize,
+    /// Print every bad request, to see what happened when.
+    verbose: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
-        seconds: 20,
-        connections: 16,
-        health_interval: None,
-        extra_json: None,
+        modes: MODES.iter().map(|m| m.1).collect(),
+        configs: CONFIGS.iter().collect(),
+        fault_seconds: 12,
+        rate: 10,
+        cost_runs: 5,
+        cost_requests: 40_000,
+        verbose: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        if flag == "--no-cost" {
+            a.cost_runs = 0;
+            continue;
+        }
+        if flag == "--verbose" {
+            a.verbose = true;
+            continue;
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let number = |what: &str| {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("bad {what}: {value}"))
+        };
         match flag.as_str() {
-            "--seconds" => a.seconds = value()?.parse().map_err(|_| "bad --seconds")?,
-            "--connections" => a.connections = value()?.parse().map_err(|_| "bad --connections")?,
-            "--health-interval" => {
-                a.health_interval = Some(value()?.parse().map_err(|_| "bad --health-interval")?)
+            "--modes" => {
+                a.modes = value
+                    .split(',')
+                    .map(|m| {
+                        MODES.iter().find(|x| x.0 == m).map(|x| x.1).ok_or(format!(
+                            "unknown mode {m}; use {}",
+                            MODES.iter().map(|x| x.0).collect::<Vec<_>>().join(",")
+                        ))
+                    })
+                    .collect::<Result<_, _>>()?
             }
-            "--json" => a.extra_json = Some(value()?),
+            "--configs" => {
+                a.configs = value
+                    .split(',')
+                    .map(|c| {
+                        CONFIGS.iter().find(|x| x.name == c).ok_or(format!(
+                            "unknown config set {c}; use {}",
+                            CONFIGS.iter().map(|x| x.name).collect::<Vec<_>>().join(",")
+                        ))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--fault-seconds" => a.fault_seconds = number("--fault-seconds")?.max(4),
+            "--rate" => a.rate = number("--rate")?.clamp(1, 200) as u32,
+            "--cost-runs" => a.cost_runs = number("--cost-runs")? as usize,
+            "--cost-requests" => a.cost_requests = number("--cost-requests")?.max(1000) as usize,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if a.seconds < 10 {
-        return Err("--seconds must be at least 10".into());
-    }
     Ok(a)
-}
-
-/// One request's outcome, in milliseconds since the load started.
-#[derive(Clone, Copy)]
-struct Sample {
-    at_ms: u64,
-    outcome: Outcome,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Outcome {
-    Ok { backend_b: bool },
-    Status(u16),
-    SocketError,
-}
-
-struct Backend {
-    child: Child,
-    port: u16,
-}
-
-fn backend_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    exe.with_file_name("backend")
-}
-
-fn start_backend(route: &str, port: u16) -> Backend {
-    let mut child = Command::new(backend_binary())
-        .args(["--route", route, "--port", &port.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start backend (build it with cargo build --release --examples)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().rsplit(':').next().unwrap().parse().unwrap();
-    Backend { child, port }
 }
 
 fn modproxy_binary() -> PathBuf {
     // examples live in target/<profile>/examples; the tool in target/<profile>.
     let exe = std::env::current_exe().expect("own path");
-    exe.parent().unwrap().parent().unwrap().join("modproxy")
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join("modproxy")
 }
 
 fn run_modproxy(dir: &Path, args: &[&str]) {
@@ -100,7 +196,7 @@ fn run_modproxy(dir: &Path, args: &[&str]) {
         .current_dir(dir)
         .args(args)
         .output()
-        .expect("run modproxy (build it with cargo build --release)");
+        .expect("run modproxy (scripts/bench-failover builds it)");
     assert!(
         out.status.success(),
         "modproxy {args:?}: {}",
@@ -108,152 +204,360 @@ fn run_modproxy(dir: &Path, args: &[&str]) {
     );
 }
 
-/// Sends GETs on one keep-alive connection (reconnecting as needed) until `stop`.
-fn load_worker(addr: SocketAddr, path: &str, start: Instant, stop: Arc<AtomicBool>) -> Vec<Sample> {
-    let mut samples = Vec::with_capacity(100_000);
-    let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    while !stop.load(Ordering::Relaxed) {
-        if conn.is_none() {
-            match TcpStream::connect(addr) {
-                Ok(s) => {
-                    let _ = s.set_nodelay(true);
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-                    let r = BufReader::new(s.try_clone().unwrap());
-                    conn = Some((s, r));
-                }
-                Err(_) => {
-                    samples.push(Sample {
-                        at_ms: start.elapsed().as_millis() as u64,
-                        outcome: Outcome::SocketError,
-                    });
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-            }
-        }
-        let (stream, reader) = conn.as_mut().unwrap();
-        let result = stream
-            .write_all(request.as_bytes())
-            .and_then(|_| read_response(reader));
-        let at_ms = start.elapsed().as_millis() as u64;
-        match result {
-            Ok((status, body, keep)) => {
-                let outcome = if (200..300).contains(&status) {
-                    Outcome::Ok {
-                        backend_b: body.starts_with("route=b "),
-                    }
-                } else {
-                    Outcome::Status(status)
-                };
-                samples.push(Sample { at_ms, outcome });
-                if !keep {
-                    conn = None;
-                }
-            }
-            Err(_) => {
-                samples.push(Sample {
-                    at_ms,
-                    outcome: Outcome::SocketError,
-                });
-                conn = None;
-            }
-        }
+/// The app's config set: modproxy.json, a and b's fragments (b's through `b_port`), App.conf.
+fn write_config(dir: &Path, set: &ConfigSet, a_port: u16, b_port: u16) -> PathBuf {
+    let json = format!(
+        r#"{{"name":"app","contextRoot":"/app","sessionAffinity":"proxy-cookie","healthCheck":{{"uri":"/health","interval":1}}{}}}"#,
+        set.json
+    );
+    std::fs::write(dir.join("modproxy.json"), json).expect("write modproxy.json");
+    for (route, port) in [("a", a_port), ("b", b_port)] {
+        run_modproxy(
+            dir,
+            &[
+                "generate",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--route",
+                route,
+                "-o",
+                &format!("{route}.conf"),
+            ],
+        );
     }
-    samples
+    let mut args = vec!["merge", "-balancer", "-o", "App.conf", "a.conf", "b.conf"];
+    args.extend_from_slice(set.merge_flags);
+    run_modproxy(dir, &args);
+    dir.join("App.conf")
 }
 
-/// Reads one response: status, body, and whether the connection stays open.
-fn read_response(reader: &mut BufReader<TcpStream>) -> std::io::Result<(u16, String, bool)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or(std::io::ErrorKind::InvalidData)?;
-    let mut length = 0usize;
-    let mut keep = true;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+fn start_httpd(install: &Installation, conf: &Path) -> Running {
+    let wrapper = Wrapper::new(install, conf).unwrap_or_else(|e| panic!("{e:#}"));
+    wrapper.syntax_check().unwrap_or_else(|e| panic!("{e:#}"));
+    wrapper.start().unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Waits until both members have answered through httpd (health checks have passed).
+fn wait_both_serve(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = (false, false);
+    while Instant::now() < deadline && !(seen.0 && seen.1) {
+        let load = Load::start(addr, "/app/", 20, None);
+        std::thread::sleep(Duration::from_millis(300));
+        for s in load.finish() {
+            match s.route.as_deref() {
+                Some("a") => seen.0 = true,
+                Some("b") => seen.1 = true,
+                _ => {}
+            }
         }
-        let h = h.trim_end();
-        if h.is_empty() {
+    }
+    assert!(seen.0 && seen.1, "both members should serve before a fault");
+}
+
+fn sleep_until(load: &Load, at: Duration) {
+    if let Some(wait) = at.checked_sub(load.elapsed()) {
+        std::thread::sleep(wait);
+    }
+}
+
+/// One failure: b fails `warm` into the load and is restored `fault` later.
+fn run_case(install: &Installation, set: &ConfigSet, mode: Mode, args: &Args) -> Report {
+    let dir = tempfile::Builder::new()
+        .prefix("bench-")
+        .tempdir()
+        .expect("temp dir");
+    let a = Backend::start("a", None);
+    let mut b = Backend::start("b", None);
+    let relay = mode.relay_fault().map(|_| FaultRelay::start(b.port));
+    let b_port = relay.as_ref().map_or(b.port, |r| r.port);
+    let conf = write_config(dir.path(), set, a.port, b_port);
+    let httpd = start_httpd(install, &conf);
+    wait_both_serve(httpd.addr());
+
+    let warm = Duration::from_secs(3);
+    let span = Duration::from_secs(args.fault_seconds);
+    let after = Duration::from_secs(6);
+    let load = Load::start(httpd.addr(), "/app/", args.rate, Some("ROUTEID=.b"));
+    sleep_until(&load, warm);
+    let fault_at = load.elapsed();
+    match (mode, &relay) {
+        (Mode::Crash | Mode::Flap, _) => b.kill(),
+        (Mode::Stop, _) => b.freeze(),
+        (_, Some(r)) => r.set(mode.relay_fault().expect("a relay mode")),
+        (_, None) => unreachable!("relay modes have a relay"),
+    }
+    if mode == Mode::Flap {
+        // Down 2 s, up 2 s, ... ending down, so that the restore is a start.
+        let mut up = false;
+        let mut next = fault_at + Duration::from_secs(2);
+        while next + Duration::from_secs(2) <= fault_at + span {
+            sleep_until(&load, next);
+            if up {
+                b.kill();
+            } else {
+                b.restart();
+            }
+            up = !up;
+            next += Duration::from_secs(2);
+        }
+        if up {
+            b.kill();
+        }
+    }
+    sleep_until(&load, fault_at + span);
+    let restore_at = load.elapsed();
+    match (mode, &relay) {
+        (Mode::Crash | Mode::Flap, _) => b.restart(),
+        (Mode::Stop, _) => b.thaw(),
+        (_, Some(r)) => r.set(Fault::Pass),
+        (_, None) => unreachable!(),
+    }
+    sleep_until(&load, restore_at + after);
+    let samples = load.finish();
+    if args.verbose {
+        eprintln!(
+            "{} / {}: fault at {fault_at:?}, restore at {restore_at:?}",
+            set.name,
+            mode.name()
+        );
+        for s in samples.iter().filter(|s| s.bad()) {
+            eprintln!("  {s:?}");
+        }
+    }
+    drop(httpd);
+    drop(relay);
+    drop((a, b));
+    Report::of(&samples, "b", fault_at, restore_at)
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map(|d| format!("{} ms", d.as_millis()))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+// ---- cost: throughput and httpd CPU per request -----------------------------------
+
+/// Sends `n` GETs over one keep-alive connection; returns how many were answered 2xx.
+fn keepalive_requests(addr: SocketAddr, path: &str, n: usize) -> usize {
+    let Ok(stream) = TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(clone) = stream.try_clone() else {
+        return 0;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut writer = stream;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut ok = 0;
+    for _ in 0..n {
+        if writer.write_all(request.as_bytes()).is_err() {
             break;
         }
-        let (name, value) = h.split_once(':').unwrap_or((h, ""));
-        match name.to_ascii_lowercase().as_str() {
-            "content-length" => length = value.trim().parse().unwrap_or(0),
-            "connection" => keep = !value.trim().eq_ignore_ascii_case("close"),
-            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-            _ => {}
+        let mut status_line = String::new();
+        if reader.read_line(&mut status_line).unwrap_or(0) == 0 {
+            break;
         }
-    }
-    let mut body = Vec::new();
-    if chunked {
+        let mut length = 0usize;
         loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim(), 16)
-                .map_err(|_| std::io::ErrorKind::InvalidData)?;
-            let mut chunk = vec![0; n + 2];
-            reader.read_exact(&mut chunk)?;
-            if n == 0 {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return ok;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
                 break;
             }
-            body.extend_from_slice(&chunk[..n]);
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
         }
-    } else {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            break;
+        }
+        if status_line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|s| s.starts_with('2'))
+        {
+            ok += 1;
+        }
     }
-    Ok((status, String::from_utf8_lossy(&body).into_owned(), keep))
+    ok
 }
 
-/// Drives `connections` workers for `seconds`, calling `during(elapsed)` every 10 ms
-/// from the main thread (to kill/restart backends on schedule).
-fn drive(
-    addr: SocketAddr,
-    path: &str,
-    connections: usize,
-    seconds: u64,
-    mut during: impl FnMut(Duration),
-) -> (Vec<Sample>, Duration) {
-    let stop = Arc::new(AtomicBool::new(false));
+/// `total` requests over `connections` keep-alive connections; returns (answered, seconds).
+fn burst(addr: SocketAddr, path: &str, total: usize, connections: usize) -> (usize, f64) {
     let start = Instant::now();
+    let per = total / connections;
     let workers: Vec<_> = (0..connections)
         .map(|_| {
-            let stop = stop.clone();
             let path = path.to_owned();
-            std::thread::spawn(move || load_worker(addr, &path, start, stop))
+            std::thread::spawn(move || keepalive_requests(addr, &path, per))
         })
         .collect();
-    let total = Duration::from_secs(seconds);
-    while start.elapsed() < total {
-        during(start.elapsed());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    let mut all: Vec<Sample> = workers
-        .into_iter()
-        .flat_map(|w| w.join().unwrap())
-        .collect();
-    all.sort_by_key(|s| s.at_ms);
-    (all, elapsed)
+    let ok = workers.into_iter().map(|w| w.join().unwrap_or(0)).sum();
+    (ok, start.elapsed().as_secs_f64())
 }
 
-fn rps(samples: &[Sample], elapsed: Duration) -> f64 {
-    let ok = samples
-        .iter()
-        .filter(|s| matches!(s.outcome, Outcome::Ok { .. }))
-        .count();
-    ok as f64 / elapsed.as_secs_f64()
+/// CPU seconds used so far by httpd's main process and its children (from /proc).
+fn httpd_cpu(main: u32) -> f64 {
+    // SAFETY: sysconf(3) has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let pid: u32 = stat
+            .split(' ')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid: u32 = fields.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        if pid == main || ppid == main {
+            let field = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            total += field(11) + field(12); // utime, stime
+        }
+    }
+    total as f64 / ticks
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+/// A minimal hand-written balancer for the same members, loading the same modules (the
+/// header line the test wrapper reads), for the CPU comparison.
+fn minimal_config(dir: &Path, generated: &Path, a_port: u16, b_port: u16) -> PathBuf {
+    let text = std::fs::read_to_string(generated).expect("read App.conf");
+    let needs = text
+        .lines()
+        .find(|l| l.starts_with("# Needs Apache httpd"))
+        .expect("the generated header names the modules");
+    let minimal = format!(
+        "{needs}\n<Proxy \"balancer://app\">\n    BalancerMember \"http://127.0.0.1:{a_port}\" route=a\n    BalancerMember \"http://127.0.0.1:{b_port}\" route=b\n</Proxy>\nProxyPass \"/app\" \"balancer://app/app\"\n"
+    );
+    let path = dir.join("minimal.conf");
+    std::fs::write(&path, minimal).expect("write minimal.conf");
+    path
+}
+
+fn cost(install: &Installation, args: &Args) {
+    let dir = tempfile::Builder::new()
+        .prefix("bench-")
+        .tempdir()
+        .expect("temp dir");
+    let a = Backend::start("a", None);
+    let b = Backend::start("b", None);
+    let generated = write_config(dir.path(), &CONFIGS[0], a.port, b.port);
+    let minimal = minimal_config(dir.path(), &generated, a.port, b.port);
+    let gen_httpd = start_httpd(install, &generated);
+    let min_httpd = start_httpd(install, &minimal);
+    wait_both_serve(gen_httpd.addr());
+    let direct: SocketAddr = ([127, 0, 0, 1], a.port).into();
+    let connections = 8;
+    let n = args.cost_requests;
+    // Warm up every path once.
+    for addr in [direct, gen_httpd.addr(), min_httpd.addr()] {
+        burst(addr, "/app/", n / 10, connections);
+    }
+    let (mut gen_cpu, mut min_cpu, mut gen_rps, mut min_rps, mut direct_rps, mut cpu_ratio) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let measure = |httpd: &Running| {
+        let pid = httpd.pid().expect("httpd runs");
+        let before = httpd_cpu(pid);
+        let (ok, took) = burst(httpd.addr(), "/app/", n, connections);
+        let cpu = httpd_cpu(pid) - before;
+        (cpu * 1e6 / ok.max(1) as f64, ok as f64 / took, ok)
+    };
+    for run in 0..args.cost_runs {
+        // Alternate which goes first, so that drift on this shared machine hits both.
+        let (g, m) = if run % 2 == 0 {
+            let g = measure(&gen_httpd);
+            (g, measure(&min_httpd))
+        } else {
+            let m = measure(&min_httpd);
+            (measure(&gen_httpd), m)
+        };
+        let (ok, took) = burst(direct, "/app/", n, connections);
+        assert!(
+            g.2 == n / connections * connections && m.2 == g.2,
+            "every request answered"
+        );
+        gen_cpu.push(g.0);
+        min_cpu.push(m.0);
+        cpu_ratio.push(g.0 / m.0);
+        gen_rps.push(g.1);
+        min_rps.push(m.1);
+        direct_rps.push(ok as f64 / took);
+    }
+    let runs = args.cost_runs;
+    println!(
+        "\nCost, {runs} alternating runs of {n} keep-alive GETs over {connections} connections (median; min-max):"
+    );
+    let span = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.0}-{hi:.0}")
+    };
+    println!("| figure | generated (defaults) | minimal hand-written | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| httpd CPU per request | {:.1} us | {:.1} us | {:.3} (runs: {}) |",
+        median(gen_cpu.clone()),
+        median(min_cpu.clone()),
+        median(cpu_ratio.clone()),
+        cpu_ratio
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "| throughput | {:.0} req/s ({}) | {:.0} req/s ({}) | {:.2} |",
+        median(gen_rps.clone()),
+        span(&gen_rps),
+        median(min_rps.clone()),
+        span(&min_rps),
+        median(gen_rps.clone()) / median(min_rps.clone())
+    );
+    println!(
+        "| throughput / straight to one backend ({:.0} req/s, {}) | {:.2} | {:.2} | |",
+        median(direct_rps.clone()),
+        span(&direct_rps),
+        median(gen_rps.clone()) / median(direct_rps.clone()),
+        median(min_rps) / median(direct_rps)
+    );
 }
 
 fn main() {
@@ -268,151 +572,47 @@ fn main() {
         eprintln!("bench_failover: {e:#}");
         std::process::exit(1);
     });
-    let dir = tempfile::Builder::new().prefix("bench-").tempdir().unwrap();
-    let mut json = String::from(r#"{"name":"app","contextRoot":"/app""#);
-    if let Some(i) = args.health_interval {
-        json.push_str(&format!(
-            r#","healthCheck":{{"uri":"/health","interval":{i}}}"#
-        ));
-    }
-    if let Some(extra) = &args.extra_json {
-        json.push(',');
-        json.push_str(extra);
-    }
-    json.push('}');
-    std::fs::write(dir.path().join("modproxy.json"), &json).unwrap();
-
-    let a = start_backend("a", 0);
-    let mut b = start_backend("b", 0);
-    for (route, port) in [("a", a.port), ("b", b.port)] {
-        run_modproxy(
-            dir.path(),
-            &[
-                "generate",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--route",
-                route,
-                "-o",
-                &format!("{route}.conf"),
-            ],
-        );
-    }
-    run_modproxy(
-        dir.path(),
-        &["merge", "-balancer", "-o", "App.conf", "a.conf", "b.conf"],
-    );
-    let conf = dir.path().join("App.conf");
-    let members: Vec<String> = std::fs::read_to_string(&conf)
-        .unwrap()
-        .lines()
-        .filter(|l| l.trim_start().starts_with("BalancerMember"))
-        .map(|l| l.trim().to_owned())
-        .collect();
-
-    let wrapper = Wrapper::new(&install, &conf).unwrap();
-    wrapper.syntax_check().unwrap();
-    let httpd = wrapper.start().unwrap();
-    let steady = args.seconds.min(10) / 2;
-
-    // 1. The same load straight to one backend, then through httpd with both members up.
-    let direct_addr: SocketAddr = ([127, 0, 0, 1], a.port).into();
-    let (direct, direct_time) = drive(direct_addr, "/app/", args.connections, steady, |_| {});
-    let (proxied, proxied_time) = drive(httpd.addr(), "/app/", args.connections, steady, |_| {});
-
-    // 2. Failover: kill b at 1/4 of the run, restart it at 1/2.
-    let kill_at = Duration::from_secs(args.seconds / 4);
-    let restart_at = Duration::from_secs(args.seconds / 2);
-    let mut killed = false;
-    let mut restarted = false;
-    let b_port = b.port;
-    let (run, run_time) = drive(httpd.addr(), "/app/", args.connections, args.seconds, |t| {
-        if !killed && t >= kill_at {
-            let _ = b.child.kill();
-            let _ = b.child.wait();
-            killed = true;
-        }
-        if !restarted && t >= restart_at {
-            b = start_backend("b", b_port);
-            restarted = true;
-        }
-    });
-    drop(httpd);
-    let mut a = a;
-    let _ = a.child.kill();
-    let _ = b.child.kill();
-
-    let kill_ms = kill_at.as_millis() as u64;
-    let restart_ms = restart_at.as_millis() as u64;
-    let errors = |s: &Sample| !matches!(s.outcome, Outcome::Ok { .. });
-    let non2xx = run
-        .iter()
-        .filter(|s| matches!(s.outcome, Outcome::Status(_)))
-        .count();
-    let sock = run
-        .iter()
-        .filter(|s| s.outcome == Outcome::SocketError)
-        .count();
-    let last_error_after_kill = run
-        .iter()
-        .filter(|s| s.at_ms >= kill_ms && errors(s))
-        .map(|s| s.at_ms - kill_ms)
-        .max();
-    let errors_before_kill = run
-        .iter()
-        .filter(|s| s.at_ms < kill_ms && errors(s))
-        .count();
-    let b_back = run
-        .iter()
-        .find(|s| s.at_ms >= restart_ms && s.outcome == (Outcome::Ok { backend_b: true }))
-        .map(|s| s.at_ms - restart_ms);
-    let b_while_down = run
-        .iter()
-        .filter(|s| s.at_ms > kill_ms + 100 && s.at_ms < restart_ms)
-        .filter(|s| s.outcome == (Outcome::Ok { backend_b: true }))
-        .count();
-
-    let d_rps = rps(&direct, direct_time);
-    let p_rps = rps(&proxied, proxied_time);
     println!("modproxy failover benchmark ({})", install.binary.display());
-    println!("  app config: {json}");
-    for m in &members {
-        println!("  {m}");
+    println!(
+        "  load: {} new users/s (a new connection each, no cookie) + 1 sticky user of b (ROUTEID=.b, one request after another, {}/s)",
+        args.rate, args.rate
+    );
+    println!(
+        "  b fails 3 s into the load, is restored {} s later, load goes on 6 s more; bad = failed or slower than {} ms",
+        args.fault_seconds,
+        load::SLOW.as_millis()
+    );
+    for set in &args.configs {
+        println!("\n### {}: {}\n", set.name, set.what);
+        println!(
+            "| mode | requests | failed | slow | worst | sticky: req | failed | slow | worst | on a | contained after | b's share | b back after |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for &mode in &args.modes {
+            let r = run_case(&install, set, mode, &args);
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% | {} |",
+                mode.name(),
+                r.many.requests,
+                r.many.failed,
+                r.many.slow,
+                secs(r.many.worst),
+                r.sticky.requests,
+                r.sticky.failed,
+                r.sticky.slow,
+                secs(r.sticky.worst),
+                if r.sticky_last_route.as_deref() == Some("a") {
+                    "yes"
+                } else {
+                    "no"
+                },
+                ms(r.contained_after),
+                r.bad_member_share * 100.0,
+                ms(r.back_after),
+            );
+        }
     }
-    println!(
-        "  load: {} keep-alive connections, GET /app/, failover run {} s, kill b at {} s, restart b at {} s",
-        args.connections,
-        args.seconds,
-        kill_at.as_secs(),
-        restart_at.as_secs()
-    );
-    println!();
-    println!("| figure | value |");
-    println!("|---|---|");
-    println!("| requests sent (failover run) | {} |", run.len());
-    println!("| non-2xx responses | {non2xx} |");
-    println!("| socket errors | {sock} |");
-    println!("| errors before the kill | {errors_before_kill} |");
-    println!(
-        "| errors stop after the kill | {} |",
-        last_error_after_kill
-            .map(|ms| format!("{ms} ms"))
-            .unwrap_or_else(|| "no errors".into())
-    );
-    println!("| b answers while down (must be 0) | {b_while_down} |");
-    println!(
-        "| restarted b serves again after | {} |",
-        b_back
-            .map(|ms| format!("{ms} ms"))
-            .unwrap_or_else(|| "never (within the run)".into())
-    );
-    println!("| throughput straight to one backend | {d_rps:.0} req/s |");
-    println!("| throughput through httpd, 2 members | {p_rps:.0} req/s |");
-    println!("| ratio (httpd / direct) | {:.2} |", p_rps / d_rps);
-    println!(
-        "| failover run throughput | {:.0} req/s |",
-        rps(&run, run_time)
-    );
+    if args.cost_runs > 0 {
+        cost(&install, &args);
+    }
 }

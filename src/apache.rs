@@ -313,8 +313,9 @@ impl Running {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.wrapper.port))
     }
 
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr())
+    /// The main process's id (its children are the workers).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Stops httpd and returns its error log.

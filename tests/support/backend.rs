@@ -1,4 +1,5 @@
-//! Real backend processes (`examples/backend.rs`) on loopback: start, kill, restart.
+//! Real backend processes (`examples/backend.rs`) on loopback: start, kill, restart,
+//! freeze and thaw. The failover benchmark includes this file too.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -70,6 +71,25 @@ impl Backend {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stops the process with SIGSTOP: the kernel still accepts its connections, nothing
+    /// answers them (a hung instance, from the outside).
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen process go on (SIGCONT); it answers what queued up meanwhile.
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let child = self.child.as_ref().expect("the backend is running");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) on our own child process, which has not been waited for.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig})");
     }
 
     /// Starts the process again on the same port.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::backend::Backend;
+use super::fault::FaultRelay;
 use super::httpd::{self, Running, get};
 use super::{modproxy, scratch, stderr, write};
 
@@ -42,6 +43,30 @@ impl App {
         file
     }
 
+    /// Like `new`, but the member `relayed` is reached through a fault relay (returned),
+    /// so that a test can make it hang, vanish, reset, slow down or turn sick.
+    pub fn with_relay(json: &str, direct: &[&str], relayed: &str) -> (Self, FaultRelay) {
+        let dir = scratch();
+        write(dir.path(), "modproxy.json", json);
+        let mut app = App {
+            conf: dir.path().join("App.conf"),
+            dir,
+            backends: Vec::new(),
+        };
+        let mut fragments: Vec<String> = direct.iter().map(|r| app.add_host(r, None)).collect();
+        let backend = Backend::start(relayed, None);
+        let relay = FaultRelay::start(backend.port);
+        fragments.push(generate_at(
+            app.dir.path(),
+            "modproxy.json",
+            relayed,
+            relay.port,
+        ));
+        app.backends.push(backend);
+        app.merge(&fragments.iter().map(String::as_str).collect::<Vec<_>>());
+        (app, relay)
+    }
+
     pub fn merge(&self, inputs: &[&str]) {
         self.merge_with(inputs, &[]);
     }
@@ -69,8 +94,13 @@ impl App {
 /// Runs `modproxy generate -c config` in `dir` for `backend`, as its host would; returns
 /// the fragment's file name (`ROUTE.conf`).
 pub fn generate_for(dir: &Path, config: &str, backend: &Backend) -> String {
-    let file = format!("{}.conf", backend.route);
-    let port = backend.port.to_string();
+    generate_at(dir, config, &backend.route, backend.port)
+}
+
+/// `generate_for`, for a member reached at `port` (a relay in front of the backend).
+pub fn generate_at(dir: &Path, config: &str, route: &str, port: u16) -> String {
+    let file = format!("{route}.conf");
+    let port = port.to_string();
     run(
         dir,
         &[
@@ -82,7 +112,7 @@ pub fn generate_for(dir: &Path, config: &str, backend: &Backend) -> String {
             "--port",
             &port,
             "--route",
-            &backend.route,
+            route,
             "-o",
             &file,
         ],

@@ -3,7 +3,9 @@
 
 pub mod backend;
 pub mod cluster;
+pub mod fault;
 pub mod httpd;
+pub mod load;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
