@@ -280,6 +280,11 @@ impl AppConfig {
                     .with_context(|| format!("{where_}field \"healthCheck.interval\""))
             })
             .transpose()?;
+        let retry = self.retry.unwrap_or_else(if health_check.is_some() {
+            defaults::retry_with_health_check
+        } else {
+            defaults::retry
+        });
         Ok(AppSettings {
             name,
             context_root: overrides
@@ -300,11 +305,11 @@ impl AppConfig {
             connection_timeout: self
                 .connection_timeout
                 .unwrap_or_else(defaults::connection_timeout),
-            retry: self.retry.unwrap_or_else(defaults::retry),
-            timeout: self.timeout,
-            fail_on_timeout: self.fail_on_timeout.unwrap_or(false),
+            retry,
+            timeout: Some(self.timeout.unwrap_or_else(defaults::timeout)),
+            fail_on_timeout: self.fail_on_timeout.unwrap_or(defaults::FAIL_ON_TIMEOUT),
             fail_on_status: {
-                let mut codes = self.fail_on_status.unwrap_or_default();
+                let mut codes = self.fail_on_status.unwrap_or_else(defaults::fail_on_status);
                 codes.sort();
                 codes.dedup();
                 codes

@@ -152,7 +152,7 @@ pub struct MergeArgs {
     pub balancer: bool,
 
     /// How the balancer spreads requests that carry no sticky route.
-    #[arg(long, value_enum, default_value_t = LbMethod::Byrequests)]
+    #[arg(long, value_enum, default_value_t = LbMethod::default())]
     pub lbmethod: LbMethod,
 
     /// Drain the member(s) with this route: keep their sticky sessions, send them no new
@@ -187,7 +187,8 @@ pub struct MergeArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_with(Seconds::parse))]
     pub retry: Option<Seconds>,
 
-    /// Seconds to wait for a member's answer (all members; default: httpd's Timeout).
+    /// Seconds to wait for a member's answer (all members; default: each fragment's
+    /// "timeout", 60 s unless its app config says otherwise).
     #[arg(long, value_name = "SECONDS", value_parser = parse_with(Seconds::parse))]
     pub timeout: Option<Seconds>,
 
@@ -195,7 +196,7 @@ pub struct MergeArgs {
     #[arg(long, value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
     pub failontimeout: Option<bool>,
 
-    /// HTTP statuses that put a member in error, e.g. 502,503 (all apps).
+    /// HTTP statuses that put a member in error, e.g. 502,503, or none (all apps).
     #[arg(long, value_name = "CODES", value_parser = parse_with(|s: &str| HttpStatus::parse_list(s).map(StatusList)))]
     pub failonstatus: Option<StatusList>,
 

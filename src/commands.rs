@@ -59,6 +59,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
             .map(|p| format!(", from {}", p.display()))
             .unwrap_or_else(|| ", from defaults".into())
     );
+    let meaning = failure_handling(&member);
     let clusters = merge::clusters(
         vec![Sourced {
             member,
@@ -75,7 +76,38 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     };
     write_output(&args.out, &target, &hb, &clusters, &opts)?;
     eprintln!("{summary}");
+    eprintln!("{meaning}");
     Ok(())
+}
+
+/// What the member's failure settings mean, in words, for `generate` to say.
+fn failure_handling(m: &crate::model::Member) -> String {
+    let retry = m.retry.get();
+    let mut text = match m.timeout {
+        Some(t) if m.fail_on_timeout => format!(
+            "on failure: a request with no answer after {} s (\"timeout\") gets 504 and takes this member out for {retry} s; set \"timeout\" above the app's slowest legitimate request (docs/failover.md)",
+            t.get()
+        ),
+        Some(t) => format!(
+            "on failure: a request with no answer after {} s (\"timeout\") gets 504; failOnTimeout is off, so a hung member keeps its sticky users (docs/failover.md)",
+            t.get()
+        ),
+        None => "on failure: requests wait for httpd's Timeout (docs/failover.md)".to_owned(),
+    };
+    match crate::model::HttpStatus::list(&m.fail_on_status) {
+        Some(codes) => text.push_str(&format!("; answers {codes} take it out for {retry} s")),
+        None => text.push_str("; no answer status takes it out (failOnStatus [])"),
+    }
+    match &m.health_check {
+        Some(hc) => text.push_str(&format!(
+            "; health check {} every {} s",
+            hc.uri, hc.interval
+        )),
+        None => text.push_str(
+            "; no healthCheck, so a failed member is only tried again by live requests (\"retry\")",
+        ),
+    }
+    text
 }
 
 /// `modproxy merge`: many fragments into one config, balanced with `-balancer`.

@@ -405,14 +405,17 @@ impl HttpStatus {
         })
     }
 
-    /// A comma-separated list such as `502,503`.
+    /// A comma-separated list such as `502,503`, or `none` for an empty one.
     pub fn parse_list(raw: &str) -> Result<Vec<Self>> {
         let mut out = Vec::new();
+        if raw.trim() == "none" {
+            return Ok(out);
+        }
         for part in raw.split(',') {
             match part.trim().parse::<i64>() {
                 Ok(n) => out.push(Self::new(n)?),
                 Err(_) => bail!(
-                    "{} is not a list of HTTP status codes such as 502,503",
+                    "{} is not a list of HTTP status codes such as 502,503 (or none)",
                     shown(raw)
                 ),
             }
@@ -436,13 +439,28 @@ pub enum AdminState {
     Disabled,
 }
 
-/// Defaults for the failure-handling fields, chosen with the failover benchmark
-/// (docs/failover.md).
+/// Defaults for the failure-handling fields, chosen with the failover benchmark; each one
+/// is explained in docs/failover.md ("Why these defaults").
 pub mod defaults {
-    use super::Seconds;
+    use super::{HttpStatus, LbMethod, Seconds};
 
     pub const CONNECTION_TIMEOUT: u32 = 2;
+    /// How long a member in error is left alone before a live request tries it again.
     pub const RETRY: u32 = 5;
+    /// The same with a health check, which puts a member back as soon as a probe passes:
+    /// a short retry would only send live requests to a member the probes know is down
+    /// (mod_proxy_hcheck leaves a member that is already in error as it is).
+    pub const RETRY_WITH_HEALTH_CHECK: u32 = 60;
+    /// The longest an app's legitimate request may take: the common ceiling of web proxies
+    /// and load balancers, and shorter than Debian's `Timeout 300`.
+    pub const TIMEOUT: u32 = 60;
+    /// A member that does not answer within `timeout` is taken out (a hung instance).
+    pub const FAIL_ON_TIMEOUT: bool = true;
+    /// Answers that take a member out: 503 (the app says it cannot serve) and 502 (what
+    /// httpd answers itself when a member resets or drops a connection).
+    pub const FAIL_ON_STATUS: [u16; 2] = [502, 503];
+    /// Fewest requests in flight: a hung or slow member stops getting new requests.
+    pub const LBMETHOD: LbMethod = LbMethod::Bybusyness;
 
     pub fn connection_timeout() -> Seconds {
         Seconds(CONNECTION_TIMEOUT)
@@ -450,6 +468,18 @@ pub mod defaults {
 
     pub fn retry() -> Seconds {
         Seconds(RETRY)
+    }
+
+    pub fn retry_with_health_check() -> Seconds {
+        Seconds(RETRY_WITH_HEALTH_CHECK)
+    }
+
+    pub fn timeout() -> Seconds {
+        Seconds(TIMEOUT)
+    }
+
+    pub fn fail_on_status() -> Vec<HttpStatus> {
+        FAIL_ON_STATUS.iter().map(|&c| HttpStatus(c)).collect()
     }
 }
 
@@ -483,17 +513,23 @@ impl Cidr {
 }
 
 /// How a balancer picks a member for a request without a sticky route.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LbMethod {
-    /// Spread requests evenly, weighted by loadfactor.
-    #[default]
+    /// Spread requests evenly, weighted by loadfactor (keeps feeding a hung member).
     Byrequests,
     /// Spread bytes transferred evenly.
     Bytraffic,
-    /// Send each request to the member with the fewest requests in flight.
+    /// Send each request to the member with the fewest requests in flight (the default:
+    /// a hung or slow member stops getting new requests).
     Bybusyness,
     /// Use heartbeats from the members (needs mod_heartmonitor set up separately).
     Heartbeat,
+}
+
+impl Default for LbMethod {
+    fn default() -> Self {
+        defaults::LBMETHOD
+    }
 }
 
 impl LbMethod {

@@ -370,7 +370,7 @@ fn format_json_gives_the_merged_model() {
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["balanced"], true);
-    assert_eq!(doc["lbmethod"], "byrequests");
+    assert_eq!(doc["lbmethod"], "bybusyness");
     let apps = doc["apps"].as_array().unwrap();
     assert_eq!(apps.len(), 2);
     assert_eq!(apps[0]["contextRoot"], "/shop/api");
@@ -462,7 +462,7 @@ fn members_of_one_app_must_agree_on_failure_policy() {
     let d = scratch();
     let text = std::fs::read_to_string(golden_path("gen-hostB"))
         .unwrap()
-        .replace("\"failOnStatus\":[]", "\"failOnStatus\":[503]");
+        .replace("\"failOnStatus\":[502,503]", "\"failOnStatus\":[503]");
     let b = write(d.path(), "b.conf", &text);
     let out = modproxy()
         .args([
