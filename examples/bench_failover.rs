@@ -8,7 +8,7 @@
 //! ```text
 //! bench_failover [--modes crash,stop,hang,vanish,reset,slow,sick,flap]
 //!                [--configs defaults,recommended,v0.1] [--fault-seconds 12] [--rate 10]
-//!                [--cost-runs 5] [--cost-requests 40000] [--no-cost] [--verbose]
+//!                [--cost-runs 5] [--cost-requests 40000] [--no-cost | --cost-only] [--verbose]
 //! ```
 
 #[allow(dead_code)]
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use backend::Backend;
 use fault::{Fault, FaultRelay};
 use load::{Load, Report};
-use modproxy::apache::{Installation, Running, Wrapper};
+use modproxy::httpd::{Installation, Running, Wrapper};
 
 /// The failure modes, as the issue and docs/failover.md name them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -106,9 +106,9 @@ const CONFIGS: &[ConfigSet] = &[
     },
     ConfigSet {
         name: "v0.1",
-        json: r#","timeout":30,"failOnTimeout":false,"failOnStatus":[]"#,
+        json: r#","timeout":30,"retry":5,"failOnTimeout":false,"failOnStatus":[]"#,
         merge_flags: &["--lbmethod", "byrequests"],
-        what: "modproxy 0.1's choices: byrequests, no failontimeout, no failonstatus, httpd's Timeout (30 s here)",
+        what: "modproxy 0.1's choices: byrequests, retry 5, no failontimeout, no failonstatus, httpd's Timeout (30 s here)",
     },
 ];
 
@@ -137,6 +137,11 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = it.next() {
         if flag == "--no-cost" {
             a.cost_runs = 0;
+            continue;
+        }
+        if flag == "--cost-only" {
+            a.modes.clear();
+            a.configs.clear();
             continue;
         }
         if flag == "--verbose" {
@@ -344,8 +349,26 @@ fn secs(d: Duration) -> String {
 
 // ---- cost: throughput and httpd CPU per request -----------------------------------
 
-/// Sends `n` GETs over one keep-alive connection; returns how many were answered 2xx.
+/// Sends `n` GETs over keep-alive connections (a new one when httpd closes the last, as it
+/// does after MaxKeepAliveRequests); returns how many were answered 2xx.
 fn keepalive_requests(addr: SocketAddr, path: &str, n: usize) -> usize {
+    let mut ok = 0;
+    let mut sent = 0;
+    let mut fresh_failures = 0;
+    while sent < n && fresh_failures < 3 {
+        let before = sent;
+        sent += keepalive_connection(addr, path, n - sent, &mut ok);
+        fresh_failures = if sent == before {
+            fresh_failures + 1
+        } else {
+            0
+        };
+    }
+    ok
+}
+
+/// Sends up to `n` GETs on one connection until it closes; returns how many were answered.
+fn keepalive_connection(addr: SocketAddr, path: &str, n: usize, ok: &mut usize) -> usize {
     let Ok(stream) = TcpStream::connect(addr) else {
         return 0;
     };
@@ -357,44 +380,49 @@ fn keepalive_requests(addr: SocketAddr, path: &str, n: usize) -> usize {
     let mut reader = BufReader::new(clone);
     let mut writer = stream;
     let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut ok = 0;
-    for _ in 0..n {
+    for answered in 0..n {
         if writer.write_all(request.as_bytes()).is_err() {
-            break;
+            return answered;
         }
         let mut status_line = String::new();
         if reader.read_line(&mut status_line).unwrap_or(0) == 0 {
-            break;
+            return answered;
         }
         let mut length = 0usize;
+        let mut close = false;
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return ok;
+                return answered;
             }
             let line = line.trim_end();
             if line.is_empty() {
                 break;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("connection") {
+                    close = value.trim().eq_ignore_ascii_case("close");
+                }
             }
         }
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {
-            break;
+            return answered;
         }
         if status_line
             .split_whitespace()
             .nth(1)
             .is_some_and(|s| s.starts_with('2'))
         {
-            ok += 1;
+            *ok += 1;
+        }
+        if close {
+            return answered + 1;
         }
     }
-    ok
+    n
 }
 
 /// `total` requests over `connections` keep-alive connections; returns (answered, seconds).
@@ -464,8 +492,13 @@ fn minimal_config(dir: &Path, generated: &Path, a_port: u16, b_port: u16) -> Pat
         .lines()
         .find(|l| l.starts_with("# Needs Apache httpd"))
         .expect("the generated header names the modules");
+    // The same lbmethod: which one to use is a choice, not overhead.
+    let lbmethod = text
+        .split_whitespace()
+        .find(|w| w.starts_with("lbmethod="))
+        .expect("the generated balancer names its lbmethod");
     let minimal = format!(
-        "{needs}\n<Proxy \"balancer://app\">\n    BalancerMember \"http://127.0.0.1:{a_port}\" route=a\n    BalancerMember \"http://127.0.0.1:{b_port}\" route=b\n</Proxy>\nProxyPass \"/app\" \"balancer://app/app\"\n"
+        "{needs}\n<Proxy \"balancer://app\">\n    BalancerMember \"http://127.0.0.1:{a_port}\" route=a\n    BalancerMember \"http://127.0.0.1:{b_port}\" route=b\n    ProxySet {lbmethod}\n</Proxy>\nProxyPass \"/app\" \"balancer://app/app\"\n"
     );
     let path = dir.join("minimal.conf");
     std::fs::write(&path, minimal).expect("write minimal.conf");

@@ -1,7 +1,7 @@
 //! Scale benchmark (not a test): `modproxy merge -balancer` over 10, 100, 1,000 and 10,000
 //! one-member fragment files, timing the whole process (spawn to exit) and reading its
 //! peak memory from GNU time; then `httpd -t` on the 1,000- and 10,000-member results.
-//! Run it with `scripts/bench-scale` (see docs/scale.md).
+//! Run it with `scripts/bench-scale` (figures in docs/hardening.md).
 //!
 //! ```text
 //! bench_scale [--runs 7] [--sizes 10,100,1000,10000]
@@ -11,40 +11,42 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use modproxy::apache::{Installation, Wrapper};
-use modproxy::app_config::AppConfig;
-use modproxy::merge::{self, Sourced};
-use modproxy::model::{Host, Route};
-use modproxy::render::{self, Options, ProxyOptions};
+use modproxy::httpd::{Installation, Wrapper};
 
 fn modproxy_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("own path");
     exe.parent().unwrap().parent().unwrap().join("modproxy")
 }
 
-/// Writes `n` fragments of app "shop", one member each, as `modproxy generate` would.
+/// Writes `n` fragments of app "shop", one member each: one made by `modproxy generate`,
+/// the others the same text with their own address and route (what generate would write).
 fn write_fragments(dir: &Path, n: usize) -> Vec<String> {
-    let hb = render::registry(None).unwrap();
+    const HOST: &str = "10.255.255.254";
+    const ROUTE: &str = "zzroutezz";
+    std::fs::write(
+        dir.join("modproxy.json"),
+        r#"{"name":"shop","contextRoot":"/shop","sessionAffinity":"app-cookie","healthCheck":{"uri":"/health"}}"#,
+    )
+    .unwrap();
+    let out = Command::new(modproxy_binary())
+        .args(["generate", "--host", HOST, "--route", ROUTE])
+        .current_dir(dir)
+        .output()
+        .expect("run modproxy generate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let template = String::from_utf8(out.stdout).expect("UTF-8 fragment");
     (0..n)
         .map(|i| {
-            let settings = serde_json::from_str::<AppConfig>(
-                r#"{"name":"shop","contextRoot":"/shop","sessionAffinity":"app-cookie","healthCheck":{"uri":"/health"}}"#,
-            )
-            .unwrap()
-            .resolve(Default::default(), Path::new("/srv/shop"))
-            .unwrap();
-            let host = Host::new(&format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256)).unwrap();
-            let member = settings.into_member(host, Route::new(&format!("m{i}")).unwrap());
-            let clusters = merge::clusters(vec![Sourced { member, source: String::new() }], false).unwrap();
-            let opts = Options {
-                balance: false,
-                lbmethod: Default::default(),
-                command: "modproxy generate".into(),
-                title: format!("fragment {i}"),
-                proxy: ProxyOptions::default(),
-            };
+            let host = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+            let text = template
+                .replace(HOST, &host)
+                .replace(ROUTE, &format!("m{i}"));
             let name = format!("m{i}.conf");
-            std::fs::write(dir.join(&name), render::render(&hb, &clusters, &opts).unwrap()).unwrap();
+            std::fs::write(dir.join(&name), text).unwrap();
             name
         })
         .collect()

@@ -13,9 +13,6 @@ use crate::model::{
 
 pub const JSON_FILE: &str = "modproxy.json";
 pub const ZERO_CONFIG: &str = "config/zero.config";
-pub const DEFAULT_PORT: u16 = 8080;
-pub const DEFAULT_SESSION_COOKIE: &str = "zsessionid";
-pub const DEFAULT_HEALTH_INTERVAL: u32 = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -67,29 +64,6 @@ pub struct Overrides {
     pub scheme: Option<Scheme>,
     pub host: Option<Host>,
     pub route: Option<Route>,
-}
-
-/// The app's settings once file, overrides and defaults are combined; host and route stay
-/// optional because `detect` fills them from the machine when absent.
-#[derive(Debug)]
-pub struct AppSettings {
-    pub name: AppName,
-    pub context_root: ContextRoot,
-    pub port: Port,
-    pub scheme: Scheme,
-    pub host: Option<Host>,
-    pub route: Option<Route>,
-    pub session_affinity: SessionAffinity,
-    pub load_factor: LoadFactor,
-    pub standby: bool,
-    pub health_check: Option<HealthCheck>,
-    pub connection_timeout: Seconds,
-    pub retry: Seconds,
-    pub timeout: Option<Seconds>,
-    pub fail_on_timeout: bool,
-    pub fail_on_status: Vec<HttpStatus>,
-    pub websocket: bool,
-    pub source: Option<PathBuf>,
 }
 
 /// Finds and reads the app config: `explicit` if given, else `modproxy.json`, else
@@ -248,9 +222,16 @@ impl AppConfig {
         ))
     }
 
-    /// Combines this file's values with command-line overrides and the embedded defaults.
-    /// `dir` is the app's folder, whose name is the default app name.
-    pub fn resolve(self, overrides: Overrides, dir: &Path) -> Result<AppSettings> {
+    /// The member this app instance is: this file's values with command-line overrides on
+    /// top and the defaults (`model::defaults`) below. `dir` is the app's folder, whose name
+    /// is the default app name; `identify` settles host and route from the values given
+    /// (`detect::identity` asks the machine for what is missing).
+    pub fn resolve(
+        self,
+        overrides: Overrides,
+        dir: &Path,
+        identify: impl FnOnce(Option<Host>, Option<Route>) -> Result<(Host, Route)>,
+    ) -> Result<Member> {
         let where_ = self
             .source
             .as_ref()
@@ -263,9 +244,7 @@ impl AppConfig {
         let mode = self.session_affinity.unwrap_or(AffinityMode::None);
         let session_affinity = match (mode, self.session_cookie) {
             (AffinityMode::AppCookie, cookie) => {
-                SessionAffinity::AppCookie(cookie.unwrap_or_else(|| {
-                    CookieName::new(DEFAULT_SESSION_COOKIE).expect("default cookie name is valid")
-                }))
+                SessionAffinity::AppCookie(cookie.unwrap_or_else(defaults::session_cookie))
             }
             (_, Some(_)) => bail!(
                 "{where_}field \"sessionCookie\" is only used with \"sessionAffinity\": \"app-cookie\"; remove it or set sessionAffinity to app-cookie"
@@ -276,7 +255,7 @@ impl AppConfig {
         let health_check = self
             .health_check
             .map(|hc| {
-                HealthCheck::new(hc.uri, hc.interval.unwrap_or(DEFAULT_HEALTH_INTERVAL))
+                HealthCheck::new(hc.uri, hc.interval.unwrap_or(defaults::HEALTH_INTERVAL))
                     .with_context(|| format!("{where_}field \"healthCheck.interval\""))
             })
             .transpose()?;
@@ -285,19 +264,17 @@ impl AppConfig {
         } else {
             defaults::retry
         });
-        Ok(AppSettings {
+        let (host, route) = identify(overrides.host.or(self.host), overrides.route.or(self.route))?;
+        Ok(Member {
             name,
             context_root: overrides
                 .context_root
                 .or(self.context_root)
-                .unwrap_or_else(|| ContextRoot::new("/").expect("/ is a valid context root")),
-            port: overrides
-                .port
-                .or(self.port)
-                .unwrap_or_else(|| Port::new(DEFAULT_PORT.into()).expect("default port is valid")),
+                .unwrap_or_else(defaults::context_root),
             scheme: overrides.scheme.or(self.scheme).unwrap_or(Scheme::Http),
-            host: overrides.host.or(self.host),
-            route: overrides.route.or(self.route),
+            host,
+            port: overrides.port.or(self.port).unwrap_or_else(defaults::port),
+            route,
             session_affinity,
             load_factor: self.load_factor.unwrap_or_default(),
             standby: self.standby.unwrap_or(false),
@@ -315,33 +292,8 @@ impl AppConfig {
                 codes
             },
             websocket: self.websocket.unwrap_or(false),
-            source: self.source,
-        })
-    }
-}
-
-impl AppSettings {
-    /// The member this app instance is, once its host and route are known.
-    pub fn into_member(self, host: Host, route: Route) -> Member {
-        Member {
-            name: self.name,
-            context_root: self.context_root,
-            scheme: self.scheme,
-            host,
-            port: self.port,
-            route,
-            session_affinity: self.session_affinity,
-            load_factor: self.load_factor,
-            standby: self.standby,
-            health_check: self.health_check,
-            connection_timeout: self.connection_timeout,
-            retry: self.retry,
-            timeout: self.timeout,
-            fail_on_timeout: self.fail_on_timeout,
-            fail_on_status: self.fail_on_status,
-            websocket: self.websocket,
             admin_state: AdminState::Active,
-        }
+        })
     }
 }
 

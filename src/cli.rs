@@ -83,7 +83,7 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 
     /// Use templates from DIR where it has them (config.conf.hbs, header.hbs, app.hbs,
-    /// proxy-options.hbs, footer.hbs).
+    /// proxy-options.hbs). The member records that `merge` reads back are always written.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 

@@ -4,14 +4,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::apache;
-use crate::app_config::{self, Overrides};
+use crate::app_config;
 use crate::cli::{CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs};
+use crate::cluster::{self, Cluster, Sourced};
 use crate::detect;
-use crate::fragment;
-use crate::merge::{self, Cluster, Sourced};
+use crate::httpd;
 use crate::model::LbMethod;
 use crate::output::Target;
+use crate::overrides::{self, Overrides};
+use crate::records;
 use crate::render::{self, Manager, Options, ProxyOptions};
 
 /// `modproxy generate`: this host's fragment for the app in the current folder.
@@ -24,8 +25,10 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     if let Some(warning) = config.route_override_warning(args.route.as_ref()) {
         eprintln!("{warning}");
     }
-    let settings = config.resolve(
-        Overrides {
+    let source = config.source.clone();
+    let mut note = None;
+    let member = config.resolve(
+        app_config::Overrides {
             name: args.name,
             context_root: args.context_root,
             port: args.port,
@@ -34,13 +37,15 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
             route: args.route,
         },
         &cwd,
+        |host, route| {
+            let id = detect::identity(host, route)?;
+            note = id.note;
+            Ok((id.host, id.route))
+        },
     )?;
-    let id = detect::identity(settings.host.clone(), settings.route.clone())?;
-    if let Some(note) = &id.note {
+    if let Some(note) = &note {
         eprintln!("{note}");
     }
-    let source = settings.source.clone();
-    let member = settings.into_member(id.host, id.route);
     let title = format!(
         "Apache fragment for app {} at {} on {} (route {})",
         member.name,
@@ -60,7 +65,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
             .unwrap_or_else(|| ", from defaults".into())
     );
     let meaning = failure_handling(&member);
-    let clusters = merge::clusters(
+    let clusters = cluster::clusters(
         vec![Sourced {
             member,
             source: "this host".into(),
@@ -118,11 +123,11 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     // Everything is read before anything is written, so an input may also be the output.
     let mut members = Vec::new();
     for input in &args.inputs {
-        members.extend(fragment::read(input)?);
+        members.extend(records::read(input)?);
     }
-    merge::apply(
+    overrides::apply(
         &mut members,
-        &merge::Overrides {
+        &Overrides {
             connection_timeout: args.connection_timeout,
             retry: args.retry,
             timeout: args.timeout,
@@ -133,7 +138,7 @@ pub fn merge(args: MergeArgs) -> Result<()> {
             enable: args.enable.clone(),
         },
     )?;
-    let clusters = merge::clusters(members, args.balancer)?;
+    let clusters = cluster::clusters(members, args.balancer)?;
     let member_count: usize = clusters.iter().map(|c| c.members.len()).sum();
     let apps: Vec<String> = clusters
         .iter()
@@ -229,8 +234,8 @@ fn write_output(
 /// `modproxy check`: the installed httpd's verdict on a file.
 pub fn check(args: CheckArgs) -> Result<()> {
     let file = absolute(&args.file)?;
-    let install = apache::Installation::find()?;
-    let wrapper = apache::Wrapper::new(&install, &file)?;
+    let install = httpd::Installation::find()?;
+    let wrapper = httpd::Wrapper::new(&install, &file)?;
     wrapper
         .syntax_check()
         .with_context(|| format!("{}: httpd's syntax check failed", args.file.display()))?;

@@ -1,15 +1,21 @@
 //! modproxy: per-host Apache fragments (`generate`) merged into one load-balancing config
 //! (`merge`), checked against the installed httpd (`check`).
+//!
+//! The binary is the product. The library exports what the binary (`cli`, `commands`), the
+//! end-to-end tests and benchmarks (`httpd`, `records`) and the fuzzers (`robustness`) use.
 
-pub mod apache;
-pub mod app_config;
+mod app_config;
 pub mod cli;
+mod cluster;
 pub mod commands;
-pub mod detect;
-pub mod fragment;
-pub mod input;
-pub mod merge;
-pub mod model;
-pub mod output;
-pub mod render;
+mod detect;
+mod directives;
+pub mod httpd;
+mod input;
+mod model;
+mod output;
+mod overrides;
+pub mod records;
+mod render;
+#[doc(hidden)]
 pub mod robustness;

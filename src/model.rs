@@ -439,10 +439,16 @@ pub enum AdminState {
     Disabled,
 }
 
-/// Defaults for the failure-handling fields, chosen with the failover benchmark; each one
-/// is explained in docs/failover.md ("Why these defaults").
+/// Every default of a member's fields, in one place. The failure-handling ones were chosen
+/// with the failover benchmark; docs/failover.md ("Why these defaults") explains each.
 pub mod defaults {
-    use super::{HttpStatus, LbMethod, Seconds};
+    use super::{ContextRoot, CookieName, HttpStatus, LbMethod, Port, Seconds};
+
+    pub const PORT: u16 = 8080;
+    pub const CONTEXT_ROOT: &str = "/";
+    /// sMash's session cookie, for `app-cookie` affinity.
+    pub const SESSION_COOKIE: &str = "zsessionid";
+    pub const HEALTH_INTERVAL: u32 = 5;
 
     pub const CONNECTION_TIMEOUT: u32 = 2;
     /// How long a member in error is left alone before a live request tries it again.
@@ -461,6 +467,18 @@ pub mod defaults {
     pub const FAIL_ON_STATUS: [u16; 2] = [502, 503];
     /// Fewest requests in flight: a hung or slow member stops getting new requests.
     pub const LBMETHOD: LbMethod = LbMethod::Bybusyness;
+
+    pub fn port() -> Port {
+        Port(PORT)
+    }
+
+    pub fn context_root() -> ContextRoot {
+        ContextRoot(CONTEXT_ROOT.to_owned())
+    }
+
+    pub fn session_cookie() -> CookieName {
+        CookieName(SESSION_COOKIE.to_owned())
+    }
 
     pub fn connection_timeout() -> Seconds {
         Seconds(CONNECTION_TIMEOUT)

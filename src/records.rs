@@ -1,12 +1,14 @@
-//! The machine-readable part of a generated file: one `# modproxy-member v1 {json}` comment
-//! line per member and a `# modproxy-end N` trailer, written into every fragment and merged
-//! file and read back by `merge`.
+//! The machine-read lines of every file modproxy writes, each written and read here: the
+//! header line that lists the modules a file needs (read by `check` and the tests' httpd),
+//! and the block at the end with one `# modproxy-member v1 {json}` line per member and a
+//! `# modproxy-end N` trailer (read back by `merge`). Templates never write these, so no
+//! template override can drop or alter them.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::merge::Sourced;
+use crate::cluster::Sourced;
 use crate::model::Member;
 
 const MEMBER_PREFIX: &str = "# modproxy-member ";
@@ -15,11 +17,41 @@ const FORMAT: &str = "v1";
 /// A 10,000-member merged file is about 5 MiB; 64 MiB leaves room for over 100,000.
 const INPUT_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// The text after `# modproxy-member ` for one member: the format version and its JSON.
-/// serde_json escapes control characters, so the record is always one line.
-pub fn record(m: &Member) -> Result<String> {
-    let json = serde_json::to_string(m).context("encoding a member record")?;
-    Ok(format!("{FORMAT} {json}"))
+/// Where the needed modules are listed in a generated file's header.
+const NEEDS_MARKER: &str = " with modules: ";
+
+/// The header line naming the httpd and the modules (`proxy_module ...`) a file needs.
+pub fn needs_line(apache_version: &str, module_ids: &[String]) -> String {
+    format!(
+        "# Needs Apache httpd {apache_version}{NEEDS_MARKER}{}",
+        module_ids.join(" ")
+    )
+}
+
+/// The modules a file says it needs (from its `needs_line`), by short name.
+pub fn modules_listed(config: &str) -> Option<Vec<String>> {
+    config.lines().take(20).find_map(|l| {
+        let (_, list) = l.split_once(NEEDS_MARKER)?;
+        Some(
+            list.split_whitespace()
+                .map(|m| m.strip_suffix("_module").unwrap_or(m).to_owned())
+                .collect(),
+        )
+    })
+}
+
+/// The block that ends every file: a record per member and the trailer that counts them.
+/// serde_json escapes control characters, so each record is always one line.
+pub fn block<'a>(members: impl ExactSizeIterator<Item = &'a Member>) -> Result<String> {
+    let count = members.len();
+    let mut out =
+        String::from("\n# Read back by `modproxy merge`; keep these lines as they are.\n");
+    for m in members {
+        let json = serde_json::to_string(m).context("encoding a member record")?;
+        out.push_str(&format!("{MEMBER_PREFIX}{FORMAT} {json}\n"));
+    }
+    out.push_str(&format!("{END_PREFIX}{count}\n"));
+    Ok(out)
 }
 
 /// Reads every member from a fragment or merged file.

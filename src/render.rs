@@ -1,6 +1,7 @@
 //! Turns clusters into Apache config text (or JSON): the Handlebars registry with the
 //! templates embedded from `templates/` (or read from `--templates DIR`), the plain values
-//! they render, the modules and httpd version a file needs, and Apache quoting.
+//! they render, and Apache quoting. What those values are in Apache's terms is worked out
+//! in `directives`; the machine-read lines are written by `records`.
 
 use std::path::Path;
 
@@ -11,12 +12,10 @@ use handlebars::{
 };
 use serde::Serialize;
 
-use crate::fragment;
-use crate::merge::Cluster;
-use crate::model::{
-    AdminState, Cidr, ContextRoot, HttpStatus, LbMethod, Member, PROXY_COOKIE, Scheme,
-    SessionAffinity,
-};
+use crate::cluster::Cluster;
+use crate::directives::{self, Features, Module};
+use crate::model::{Cidr, ContextRoot, LbMethod, Member, SessionAffinity};
+use crate::records;
 
 /// The templates, by registry name and file name, as shipped in `templates/`.
 const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -35,11 +34,6 @@ const TEMPLATES: &[(&str, &str, &str)] = &[
         "proxy-options",
         "proxy-options.hbs",
         include_str!("../templates/proxy-options.hbs"),
-    ),
-    (
-        "footer",
-        "footer.hbs",
-        include_str!("../templates/footer.hbs"),
     ),
 ];
 
@@ -86,42 +80,17 @@ pub struct Manager {
     pub allow: Vec<Cidr>,
 }
 
-/// An Apache module a file needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Module {
-    /// Short name, as `a2enmod` takes it: `proxy_http`.
-    pub name: &'static str,
-    /// Whether Debian ships it as a loadable module (watchdog is compiled in).
-    pub a2enmod: bool,
-}
-
-impl Module {
-    const fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            a2enmod: true,
-        }
-    }
-
-    fn id(&self) -> String {
-        format!("{}_module", self.name)
-    }
-}
-
 #[derive(Serialize)]
 struct DocView {
     title: String,
     version: &'static str,
     command: String,
-    apache_version: String,
-    module_ids: String,
+    needs_line: String,
     a2enmod: String,
     guards: Vec<GuardView>,
     needs_ssl: bool,
     manager: Option<ManagerView>,
     apps: Vec<AppView>,
-    member_records: Vec<String>,
-    member_count: usize,
 }
 
 #[derive(Serialize)]
@@ -221,6 +190,13 @@ pub fn render(hb: &Handlebars<'_>, clusters: &[Cluster], opts: &Options) -> Resu
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    text.push_str(&records::block(
+        clusters
+            .iter()
+            .flat_map(|c| c.members.iter().map(|m| &m.member))
+            .collect::<Vec<_>>()
+            .into_iter(),
+    )?);
     Ok(text)
 }
 
@@ -256,7 +232,7 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
         options: &'a ProxyOptions,
         apps: Vec<JsonApp<'a>>,
     }
-    let features = Features::of(clusters, opts);
+    let features = features(clusters, opts);
     let doc = JsonDoc {
         modproxy: env!("CARGO_PKG_VERSION"),
         balanced: opts.balance,
@@ -269,7 +245,7 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
             .map(|c| JsonApp {
                 name: c.name.as_str(),
                 context_root: c.context_root.as_str(),
-                balancer: opts.balance.then(|| balancer_url(c)),
+                balancer: opts.balance.then(|| directives::balancer_url(c)),
                 session_affinity: &c.policy.session_affinity,
                 fail_on_timeout: c.policy.fail_on_timeout,
                 fail_on_status: c.policy.fail_on_status.iter().map(|s| s.get()).collect(),
@@ -290,20 +266,27 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
     Ok(text)
 }
 
+fn features(clusters: &[Cluster], opts: &Options) -> Features {
+    Features::of(
+        clusters,
+        opts.balance,
+        opts.lbmethod,
+        opts.proxy.forwarded_headers,
+        opts.proxy.balancer_manager.is_some(),
+    )
+}
+
 fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
-    let members: Vec<&Member> = all_members(clusters).collect();
-    let features = Features::of(clusters, opts);
+    let features = features(clusters, opts);
     let modules = features.modules();
-    let mut member_records = Vec::with_capacity(members.len());
-    for m in &members {
-        member_records.push(fragment::record(m)?);
-    }
     Ok(DocView {
         title: opts.title.clone(),
         version: env!("CARGO_PKG_VERSION"),
         command: opts.command.clone(),
-        apache_version: features.apache_version(),
-        module_ids: modules.iter().map(Module::id).collect::<Vec<_>>().join(" "),
+        needs_line: records::needs_line(
+            &features.apache_version(),
+            &modules.iter().map(Module::id).collect::<Vec<_>>(),
+        ),
         a2enmod: modules
             .iter()
             .filter(|m| m.a2enmod)
@@ -328,111 +311,10 @@ fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
         needs_ssl: features.https,
         manager: opts.proxy.balancer_manager.as_ref().map(|m| ManagerView {
             path: m.path.to_string(),
-            require: if m.allow.is_empty() {
-                vec!["local".into()]
-            } else {
-                vec![format!(
-                    "ip {}",
-                    m.allow
-                        .iter()
-                        .map(Cidr::as_str)
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )]
-            },
+            require: vec![directives::manager_require(&m.allow)],
         }),
         apps: clusters.iter().map(|c| app_view(c, opts)).collect(),
-        member_count: member_records.len(),
-        member_records,
     })
-}
-
-fn all_members(clusters: &[Cluster]) -> impl Iterator<Item = &Member> {
-    clusters
-        .iter()
-        .flat_map(|c| c.members.iter().map(|m| &m.member))
-}
-
-/// What a file uses that decides its modules and the httpd it needs, worked out once so
-/// that the module list and the version line cannot disagree.
-struct Features {
-    balance: bool,
-    lbmethod: LbMethod,
-    /// Balanced members with health checks (mod_proxy_hcheck only probes balancer members).
-    health_checks: bool,
-    /// mod_headers with `expr=`: the proxy-cookie header or X-Forwarded-Proto.
-    headers: bool,
-    https: bool,
-    websocket: bool,
-    manager: bool,
-}
-
-impl Features {
-    fn of(clusters: &[Cluster], opts: &Options) -> Self {
-        let any = |f: &dyn Fn(&Member) -> bool| all_members(clusters).any(f);
-        let proxy_cookie = clusters
-            .iter()
-            .any(|c| c.policy.session_affinity == SessionAffinity::ProxyCookie);
-        Self {
-            balance: opts.balance,
-            lbmethod: opts.lbmethod,
-            health_checks: opts.balance && any(&|m| m.health_check.is_some()),
-            headers: (opts.balance && proxy_cookie) || opts.proxy.forwarded_headers,
-            https: any(&|m| m.scheme == Scheme::Https),
-            websocket: any(&|m| m.websocket),
-            manager: opts.balance && opts.proxy.balancer_manager.is_some(),
-        }
-    }
-
-    /// The modules, in load order.
-    fn modules(&self) -> Vec<Module> {
-        let mut mods = vec![Module::new("proxy"), Module::new("proxy_http")];
-        if self.balance {
-            mods.push(Module::new("slotmem_shm"));
-            mods.push(Module::new("proxy_balancer"));
-            mods.push(Module::new(match self.lbmethod {
-                LbMethod::Byrequests => "lbmethod_byrequests",
-                LbMethod::Bytraffic => "lbmethod_bytraffic",
-                LbMethod::Bybusyness => "lbmethod_bybusyness",
-                LbMethod::Heartbeat => "lbmethod_heartbeat",
-            }));
-        }
-        if self.health_checks {
-            mods.push(Module {
-                name: "watchdog",
-                a2enmod: false,
-            });
-            mods.push(Module::new("proxy_hcheck"));
-        }
-        if self.headers {
-            mods.push(Module::new("headers"));
-        }
-        if self.https {
-            mods.push(Module::new("ssl"));
-        }
-        if self.manager {
-            mods.push(Module::new("authz_core"));
-            mods.push(Module::new("authz_host"));
-        }
-        mods
-    }
-
-    /// The oldest httpd the file works with, and why.
-    fn apache_version(&self) -> String {
-        let needs = [
-            (self.websocket, 47, "upgrade=websocket"),
-            (self.health_checks, 21, "mod_proxy_hcheck"),
-            (self.headers, 10, "mod_headers expr="),
-        ];
-        match needs.iter().filter(|n| n.0).max_by_key(|n| n.1) {
-            Some((_, patch, why)) => format!("2.4.{patch} or later ({why})"),
-            None => "2.4 or later".into(),
-        }
-    }
-}
-
-fn balancer_url(c: &Cluster) -> String {
-    format!("balancer://{}", c.name.key())
 }
 
 fn app_view(c: &Cluster, opts: &Options) -> AppView {
@@ -462,84 +344,29 @@ fn app_view(c: &Cluster, opts: &Options) -> AppView {
     if !opts.balance {
         let member = &c.members[0].member;
         return AppView {
-            pass_params: worker_params(member),
+            pass_params: directives::worker_params(member),
             ..base(&member.url())
         };
     }
-    let balancer_url = balancer_url(c);
-    let mut settings = format!("lbmethod={}", opts.lbmethod.as_str());
-    if let Some(cookie) = c.policy.session_affinity.sticky_cookie() {
-        settings.push_str(&format!(" stickysession={cookie}"));
-    }
-    if c.policy.fail_on_timeout {
-        settings.push_str(" failontimeout=On");
-    }
-    if let Some(codes) = HttpStatus::list(&c.policy.fail_on_status) {
-        settings.push_str(&format!(" failonstatus={codes}"));
-    }
-    let route_cookie = (c.policy.session_affinity == SessionAffinity::ProxyCookie).then(|| {
-        CookieView {
-            value: format!("{PROXY_COOKIE}=.%{{BALANCER_WORKER_ROUTE}}e; path={ctx}"),
-            // Scoped to this balancer so that several apps in one file do not set each
-            // other's cookie (BALANCER_ROUTE_CHANGED is set by every balancer).
-            condition: format!(
-                "expr=-n reqenv('BALANCER_ROUTE_CHANGED') && reqenv('BALANCER_NAME') == '{balancer_url}'"
-            ),
-        }
-    });
+    let balancer_url = directives::balancer_url(c);
+    let route_cookie =
+        directives::route_cookie(c).map(|(value, condition)| CookieView { value, condition });
     AppView {
         balancer: Some(BalancerView {
-            members: c.members.iter().map(|m| member_view(&m.member)).collect(),
+            members: c
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    url: m.member.url(),
+                    params: directives::member_params(&m.member),
+                })
+                .collect(),
             url: balancer_url.clone(),
-            settings,
+            settings: directives::balancer_settings(c, opts.lbmethod),
         }),
         proxy_scope: balancer_url.clone(),
         route_cookie,
         ..base(&balancer_url)
-    }
-}
-
-/// Parameters of the connection to one app instance, on a BalancerMember or a ProxyPass.
-fn worker_params(m: &Member) -> String {
-    let mut p = format!(
-        "connectiontimeout={} retry={}",
-        m.connection_timeout.get(),
-        m.retry.get()
-    );
-    if let Some(t) = m.timeout {
-        p.push_str(&format!(" timeout={}", t.get()));
-    }
-    if m.websocket {
-        p.push_str(" upgrade=websocket");
-    }
-    p
-}
-
-fn member_view(m: &Member) -> MemberView {
-    let mut params = format!("route={} loadfactor={}", m.route, m.load_factor.get());
-    let mut status = String::new();
-    if m.standby {
-        status.push('H');
-    }
-    match m.admin_state {
-        AdminState::Active => {}
-        AdminState::Drain => status.push('N'),
-        AdminState::Disabled => status.push('D'),
-    }
-    if !status.is_empty() {
-        params.push_str(&format!(" status=+{status}"));
-    }
-    params.push(' ');
-    params.push_str(&worker_params(m));
-    if let Some(hc) = &m.health_check {
-        params.push_str(&format!(
-            " hcmethod=GET hcuri={} hcinterval={} hcpasses=1 hcfails=1",
-            hc.uri, hc.interval
-        ));
-    }
-    MemberView {
-        url: m.url(),
-        params,
     }
 }
 

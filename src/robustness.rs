@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use handlebars::Handlebars;
 
 use crate::app_config::{self, Overrides};
-use crate::fragment;
-use crate::merge::{self, Sourced};
+use crate::cluster::{self, Sourced};
 use crate::model::{Host, LbMethod, Route};
+use crate::records;
 use crate::render::{self, Options, ProxyOptions};
 
 fn registry() -> &'static Handlebars<'static> {
@@ -23,7 +23,7 @@ fn registry() -> &'static Handlebars<'static> {
 /// Renders `members` both ways and checks that the records read back unchanged.
 fn render_and_read_back(members: Vec<Sourced>) {
     for balance in [false, true] {
-        let Ok(clusters) = merge::clusters(members.clone(), balance) else {
+        let Ok(clusters) = cluster::clusters(members.clone(), balance) else {
             continue;
         };
         let opts = Options {
@@ -39,7 +39,7 @@ fn render_and_read_back(members: Vec<Sourced>) {
             .iter()
             .flat_map(|c| c.members.iter().map(|m| m.member.clone()))
             .collect();
-        let mut back: Vec<_> = fragment::parse(&text, "rendered")
+        let mut back: Vec<_> = records::parse(&text, "rendered")
             .expect("modproxy reads back what it wrote")
             .into_iter()
             .map(|s| s.member)
@@ -56,7 +56,7 @@ pub fn fragment_bytes(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(members) = fragment::parse(text, "input") {
+    if let Ok(members) = records::parse(text, "input") {
         render_and_read_back(members);
     }
 }
@@ -75,19 +75,21 @@ pub fn app_config_bytes(data: &[u8], zero: bool) {
     let Ok(config) = parsed else {
         return;
     };
-    let Ok(settings) = config.resolve(Overrides::default(), Path::new("/srv/app")) else {
+    let member = config.resolve(
+        Overrides::default(),
+        Path::new("/srv/app"),
+        |host, route| {
+            Ok((
+                host.unwrap_or_else(|| Host::new("app1.example.com").expect("valid host")),
+                route.unwrap_or_else(|| Route::new("app1").expect("valid route")),
+            ))
+        },
+    );
+    let Ok(member) = member else {
         return;
     };
-    let host = settings
-        .host
-        .clone()
-        .unwrap_or_else(|| Host::new("app1.example.com").expect("valid host"));
-    let route = settings
-        .route
-        .clone()
-        .unwrap_or_else(|| Route::new("app1").expect("valid route"));
     render_and_read_back(vec![Sourced {
-        member: settings.into_member(host, route),
+        member,
         source: "input".into(),
     }]);
 }

@@ -141,7 +141,7 @@ fn check_reports_missing_files_and_folders() {
 #[test]
 fn httpd_moves_to_another_port_when_its_port_was_taken() {
     let install = support::httpd::installation();
-    let w = modproxy::apache::Wrapper::new(&install, &fixtures().join("gen-hostA/expected.conf"))
+    let w = modproxy::httpd::Wrapper::new(&install, &fixtures().join("gen-hostA/expected.conf"))
         .unwrap();
     // Another process takes the port between choosing it and starting httpd.
     let squatter = std::net::TcpListener::bind(("127.0.0.1", w.port)).unwrap();

@@ -273,6 +273,32 @@ fn templates_folder_overrides_only_the_templates_it_holds() {
 }
 
 #[test]
+fn no_template_can_drop_the_records_merge_reads_back() {
+    let d = scratch();
+    // A whole-file template that writes nothing of its own.
+    write(d.path(), "tpl/config.conf.hbs", "# minimal\n");
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["merge", "-balancer", "--templates", "tpl", "-o", "App.conf"])
+        .args(["gen-hostA", "gen-hostB"].map(golden_path))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The file it made merges again, with both members.
+    let again = modproxy()
+        .current_dir(d.path())
+        .args(["merge", "-balancer", "App.conf"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let text = stdout(&again);
+    assert!(
+        text.contains("route=hostA") && text.contains("route=hostB"),
+        "{text}"
+    );
+}
+
+#[test]
 fn an_overridden_template_cannot_smuggle_unquotable_values() {
     let d = scratch();
     // A template may quote anything it likes, but quote refuses what would break out.

@@ -264,7 +264,7 @@ impl TlsServer {
             "{}",
             String::from_utf8_lossy(&made.stderr)
         );
-        let port = modproxy::apache::free_port().unwrap();
+        let port = modproxy::httpd::free_port().unwrap();
         let child = std::process::Command::new("openssl")
             .args([
                 "s_server",

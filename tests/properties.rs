@@ -215,7 +215,7 @@ fn httpd_accepts_all(outputs: &[String]) {
     let mut body = String::new();
     for (i, text) in outputs.iter().enumerate() {
         let file = write(d.path(), &format!("case{i}.conf"), text);
-        modules.extend(modproxy::apache::modules_listed(text).unwrap_or_default());
+        modules.extend(modproxy::records::modules_listed(text).unwrap_or_default());
         body.push_str(&format!(
             "<VirtualHost 127.0.0.1:80>\n    ServerName case{i}.test\n    Include \"{}\"\n</VirtualHost>\n",
             file.display()
@@ -231,7 +231,7 @@ fn httpd_accepts_all(outputs: &[String]) {
         ),
     );
     let install = httpd::installation();
-    let wrapper = modproxy::apache::Wrapper::new(&install, &combined).unwrap();
+    let wrapper = modproxy::httpd::Wrapper::new(&install, &combined).unwrap();
     if let Err(e) = wrapper.syntax_check() {
         panic!("httpd rejected an accepted case: {e:#}");
     }

@@ -34,7 +34,7 @@ fn a_thousand_member_balancer_loads_in_httpd() {
     let text = std::fs::read_to_string(&conf).unwrap();
     assert_eq!(text.matches("BalancerMember ").count(), 1000);
     let install = httpd::installation();
-    let wrapper = modproxy::apache::Wrapper::new(&install, &conf).unwrap();
+    let wrapper = modproxy::httpd::Wrapper::new(&install, &conf).unwrap();
     wrapper
         .syntax_check()
         .unwrap_or_else(|e| panic!("httpd -t: {e:#}"));

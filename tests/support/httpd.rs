@@ -1,4 +1,4 @@
-//! A real Apache httpd for the tests (via `modproxy::apache`, the code behind
+//! A real Apache httpd for the tests (via `modproxy::httpd`, the code behind
 //! `modproxy check`), and a minimal HTTP client to talk to it.
 
 use std::io::{Read, Write};
@@ -6,8 +6,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-pub use modproxy::apache::Running;
-use modproxy::apache::{Installation, Wrapper};
+pub use modproxy::httpd::Running;
+use modproxy::httpd::{Installation, Wrapper};
 
 /// The installed httpd; a test that needs it fails loudly when it is missing.
 pub fn installation() -> Installation {

@@ -1,0 +1,133 @@
+//! Clusters: the members of one app at one context root. Groups members (each with the
+//! file it came from) into clusters, applies the conflict rules, and puts paths in the
+//! order Apache must see them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use anyhow::{Result, bail};
+
+use crate::model::{AppName, BalancerPolicy, ContextRoot, Member, Route};
+
+/// A member together with the file it was read from, so errors can name both files.
+#[derive(Clone, Debug)]
+pub struct Sourced {
+    pub member: Member,
+    pub source: String,
+}
+
+/// One app at one context root, with its members in route order.
+#[derive(Debug)]
+pub struct Cluster {
+    pub name: AppName,
+    pub context_root: ContextRoot,
+    pub policy: BalancerPolicy,
+    pub members: Vec<Sourced>,
+}
+
+impl fmt::Display for Sourced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.source)
+    }
+}
+
+/// A cluster being built, with indexes of its routes and URLs (to the file that brought
+/// each), so that the conflict checks stay linear for 10,000-member merges.
+struct Building {
+    cluster: Cluster,
+    routes: HashMap<Route, String>,
+    urls: HashMap<String, String>,
+}
+
+/// Builds the clusters. With `balance`, all members of one app form one cluster; without
+/// it, every path must be served by exactly one member.
+pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
+    if members.is_empty() {
+        bail!("no members to merge; give at least one fragment made by `modproxy generate`");
+    }
+    let mut by_path: BTreeMap<ContextRoot, Building> = BTreeMap::new();
+    for m in members {
+        let b = by_path
+            .entry(m.member.context_root.clone())
+            .or_insert_with(|| Building {
+                cluster: Cluster {
+                    name: m.member.name.clone(),
+                    context_root: m.member.context_root.clone(),
+                    policy: m.member.balancer_policy(),
+                    members: Vec::new(),
+                },
+                routes: HashMap::new(),
+                urls: HashMap::new(),
+            });
+        let cluster = &b.cluster;
+        if let Some(first) = cluster.members.first() {
+            if cluster.name.key() != m.member.name.key() {
+                bail!(
+                    "{m}: app {} and app {} (from {first}) both serve {}; give them different context roots, or the same name if they are one app",
+                    m.member.name,
+                    cluster.name,
+                    cluster.context_root
+                );
+            }
+            if !balance {
+                bail!(
+                    "{m} and {first} both serve app {} at {}; pass -balancer to balance them, or merge only one of them",
+                    cluster.name,
+                    cluster.context_root
+                );
+            }
+            if let Some(diff) = m
+                .member
+                .balancer_policy()
+                .difference(&cluster.policy, &first.source)
+            {
+                bail!("{m}: app {} uses {diff}", cluster.name);
+            }
+        }
+        if let Some(other) = b.routes.get(&m.member.route) {
+            bail!(
+                "{m}: route \"{}\" is already used by {other}; give each host its own route (--route or \"route\" in modproxy.json)",
+                m.member.route
+            );
+        }
+        let url = m.member.url();
+        if let Some(other) = b.urls.get(&url) {
+            bail!(
+                "{m}: backend {url} is already a member from {other}; each member must be a different host or port (to replace a host, merge its fresh fragment instead of the old one)"
+            );
+        }
+        b.routes.insert(m.member.route.clone(), m.source.clone());
+        b.urls.insert(url, m.source.clone());
+        b.cluster.members.push(m);
+    }
+
+    let mut out: Vec<Cluster> = by_path.into_values().map(|b| b.cluster).collect();
+    if balance {
+        // Each balancer is named after its app, so one app cannot sit at two paths.
+        let mut names: BTreeMap<String, &Cluster> = BTreeMap::new();
+        for c in &out {
+            if let Some(other) = names.insert(c.name.key(), c) {
+                bail!(
+                    "{}: app {} is at {} but {} has it at {}; an app has one context root, so rename one of them (--name) or use the same context root",
+                    c.members[0],
+                    c.name,
+                    c.context_root,
+                    other.members[0],
+                    other.context_root
+                );
+            }
+        }
+    }
+    for c in &mut out {
+        c.members
+            .sort_by(|a, b| a.member.route.cmp(&b.member.route));
+    }
+    // Apache uses the first ProxyPass that matches, so deeper paths go first.
+    out.sort_by(|a, b| {
+        b.context_root
+            .depth()
+            .cmp(&a.context_root.depth())
+            .then_with(|| a.context_root.cmp(&b.context_root))
+    });
+    Ok(out)
+}
