@@ -131,3 +131,110 @@ pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
     });
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Host;
+
+    /// A member of app `name` at `ctx`, reached at `host:8080` with `route`.
+    fn member(name: &str, ctx: &str, host: &str, route: &str, source: &str) -> Sourced {
+        let mut m = crate::app_config::AppConfig::default()
+            .resolve(
+                Default::default(),
+                std::path::Path::new("/srv/app"),
+                |_, _| Ok((Host::new(host)?, Route::new(route)?)),
+            )
+            .expect("a valid member");
+        m.name = AppName::new(name).expect("valid name");
+        m.context_root = ContextRoot::new(ctx).expect("valid context root");
+        Sourced {
+            member: m,
+            source: source.to_owned(),
+        }
+    }
+
+    fn error(members: Vec<Sourced>, balance: bool) -> String {
+        format!("{:#}", clusters(members, balance).expect_err("a conflict"))
+    }
+
+    #[test]
+    fn deeper_paths_come_first_and_members_in_route_order() {
+        let out = clusters(
+            vec![
+                member("shop", "/shop", "h1", "b", "b.conf"),
+                member("root", "/", "h1", "a", "r.conf"),
+                member("api", "/shop/api", "h1", "a", "api.conf"),
+                member("shop", "/shop", "h2", "a", "a.conf"),
+            ],
+            true,
+        )
+        .unwrap();
+        let paths: Vec<&str> = out.iter().map(|c| c.context_root.as_str()).collect();
+        assert_eq!(paths, ["/shop/api", "/shop", "/"]);
+        let routes: Vec<&str> = out[1]
+            .members
+            .iter()
+            .map(|m| m.member.route.as_str())
+            .collect();
+        assert_eq!(routes, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_route_or_url_used_twice_names_both_files() {
+        let e = error(
+            vec![
+                member("shop", "/shop", "h1", "a", "a.conf"),
+                member("shop", "/shop", "h2", "a", "b.conf"),
+            ],
+            true,
+        );
+        assert!(
+            e.contains("b.conf") && e.contains("a.conf") && e.contains("route"),
+            "{e}"
+        );
+        // Another route, but the same host and (default) port.
+        let same_url = member("shop", "/shop", "h1", "b", "b.conf");
+        let e = error(
+            vec![member("shop", "/shop", "h1", "a", "a.conf"), same_url],
+            true,
+        );
+        assert!(e.contains("already a member from a.conf"), "{e}");
+    }
+
+    #[test]
+    fn two_members_of_a_path_need_balance_and_one_app_name() {
+        let two = || {
+            vec![
+                member("shop", "/shop", "h1", "a", "a.conf"),
+                member("shop", "/shop", "h2", "b", "b.conf"),
+            ]
+        };
+        assert!(error(two(), false).contains("pass -balancer"));
+        assert!(clusters(two(), true).is_ok());
+        let e = error(
+            vec![
+                member("shop", "/shop", "h1", "a", "a.conf"),
+                member("blog", "/shop", "h2", "b", "b.conf"),
+            ],
+            true,
+        );
+        assert!(e.contains("both serve /shop"), "{e}");
+        let e = error(
+            vec![
+                member("shop", "/shop", "h1", "a", "a.conf"),
+                member("shop", "/store", "h2", "b", "b.conf"),
+            ],
+            true,
+        );
+        assert!(e.contains("one context root"), "{e}");
+    }
+
+    #[test]
+    fn members_of_one_app_must_share_its_balancer_policy() {
+        let mut b = member("shop", "/shop", "h2", "b", "b.conf");
+        b.member.fail_on_timeout = !b.member.fail_on_timeout;
+        let e = error(vec![member("shop", "/shop", "h1", "a", "a.conf"), b], true);
+        assert!(e.contains("failOnTimeout") && e.contains("a.conf"), "{e}");
+    }
+}

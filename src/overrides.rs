@@ -71,3 +71,63 @@ pub fn apply(members: &mut [Sourced], o: &Overrides) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Host;
+
+    fn members(routes: &[&str]) -> Vec<Sourced> {
+        routes
+            .iter()
+            .map(|r| Sourced {
+                member: crate::app_config::AppConfig::default()
+                    .resolve(
+                        Default::default(),
+                        std::path::Path::new("/srv/app"),
+                        |_, _| Ok((Host::new(&format!("{r}.example.com"))?, Route::new(r)?)),
+                    )
+                    .expect("a valid member"),
+                source: format!("{r}.conf"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn flags_change_every_member_and_states_only_their_route() {
+        let mut m = members(&["a", "b"]);
+        apply(
+            &mut m,
+            &Overrides {
+                timeout: Some(Seconds::new(7).unwrap()),
+                drain: vec![Route::new("b").unwrap()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(m.iter().all(|s| s.member.timeout == Seconds::new(7).ok()));
+        assert_eq!(m[0].member.admin_state, AdminState::Active);
+        assert_eq!(m[1].member.admin_state, AdminState::Drain);
+    }
+
+    #[test]
+    fn an_unknown_route_or_two_states_for_one_route_is_refused() {
+        let mut m = members(&["a"]);
+        let unknown = Overrides {
+            disable: vec![Route::new("z").unwrap()],
+            ..Default::default()
+        };
+        let e = format!("{:#}", apply(&mut m, &unknown).unwrap_err());
+        assert!(
+            e.contains("--disable z") && e.contains("routes are: a"),
+            "{e}"
+        );
+        let both = Overrides {
+            drain: vec![Route::new("a").unwrap()],
+            enable: vec![Route::new("a").unwrap()],
+            ..Default::default()
+        };
+        let e = format!("{:#}", apply(&mut m, &both).unwrap_err());
+        assert!(e.contains("both --drain and --enable"), "{e}");
+    }
+}

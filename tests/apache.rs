@@ -2,15 +2,13 @@
 //! actually balances, sticks, fails over and takes new members, driven by real requests
 //! to real backend processes on loopback.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::backend::Backend;
-use support::cluster::{App, counts, generate_for, routes_of, run, wait_for_route};
-use support::httpd::{self, get};
-use support::{fixture_cases, scratch, write};
+use crate::support::backend::Backend;
+use crate::support::cluster::{App, counts, generate_for, routes_of, run, wait_for_route};
+use crate::support::httpd::{self, get};
+use crate::support::{fixture_cases, scratch, write};
 
 #[test]
 fn every_golden_fixture_passes_syntax_check_and_starts() {

@@ -1,8 +1,8 @@
 //! `modproxy check`: the installed httpd's verdict, with -t and with a real start.
 
-mod support;
+use crate::support;
 
-use support::{fixtures, modproxy, scratch, stderr, write};
+use crate::support::{fixtures, modproxy, scratch, stderr, write};
 
 #[test]
 fn check_passes_generated_files_with_and_without_start() {

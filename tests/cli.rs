@@ -1,11 +1,9 @@
 //! The command line as a user sees it: sMash spellings, stdout, idempotence, host detection,
 //! template overrides, help.
 
-mod support;
-
-use support::{
-    fixtures, generate_in, golden, golden_path, modproxy, modproxy_bin, scratch, stderr, stdout,
-    write,
+use crate::support::{
+    Test, fixtures, generate_in, golden, golden_path, modproxy, modproxy_bin, scratch, stderr,
+    stdout, write,
 };
 
 #[test]
@@ -246,74 +244,46 @@ fn generate_prefers_modproxy_json_over_zero_config_and_config_flag_over_both() {
 
 #[test]
 fn templates_folder_overrides_only_the_templates_it_holds() {
-    let d = scratch();
-    write(
-        d.path(),
-        "tpl/header.hbs",
-        "# Custom header for {{title}}\n",
-    );
-    let out = modproxy()
-        .current_dir(d.path())
-        .args([
-            "merge",
-            "-balancer",
-            "--templates",
-            "tpl",
-            &golden_path("gen-hostA"),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = stdout(&out);
+    let out = Test::new()
+        .file("tpl/header.hbs", "# Custom header for {{title}}\n")
+        .args(["merge", "-balancer", "--templates", "tpl"])
+        .arg(golden_path("gen-hostA"))
+        .stdout_has("<Proxy \"balancer://shop\">")
+        .run();
     assert!(
-        text.starts_with("# Custom header for Apache config for 1 app(s)"),
-        "{text}"
+        out.stdout
+            .starts_with("# Custom header for Apache config for 1 app(s)"),
+        "{}",
+        out.stdout
     );
-    assert!(text.contains("<Proxy \"balancer://shop\">"), "{text}");
 }
 
 #[test]
 fn no_template_can_drop_the_records_merge_reads_back() {
     let d = scratch();
     // A whole-file template that writes nothing of its own.
-    write(d.path(), "tpl/config.conf.hbs", "# minimal\n");
-    let out = modproxy()
-        .current_dir(d.path())
+    Test::at(d.path())
+        .file("tpl/config.conf.hbs", "# minimal\n")
         .args(["merge", "-balancer", "--templates", "tpl", "-o", "App.conf"])
         .args(["gen-hostA", "gen-hostB"].map(golden_path))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+        .run();
     // The file it made merges again, with both members.
-    let again = modproxy()
-        .current_dir(d.path())
+    Test::at(d.path())
         .args(["merge", "-balancer", "App.conf"])
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "{}", stderr(&again));
-    let text = stdout(&again);
-    assert!(
-        text.contains("route=hostA") && text.contains("route=hostB"),
-        "{text}"
-    );
+        .stdout_has("route=hostA")
+        .stdout_has("route=hostB")
+        .run();
 }
 
 #[test]
 fn an_overridden_template_cannot_smuggle_unquotable_values() {
-    let d = scratch();
     // A template may quote anything it likes, but quote refuses what would break out.
-    write(d.path(), "tpl/header.hbs", "# {{quote \"a\\\"b\"}}\n");
-    let out = modproxy()
-        .current_dir(d.path())
+    Test::new()
+        .file("tpl/header.hbs", "# {{quote \"a\\\"b\"}}\n")
         .args(["merge", "--templates", "tpl", &golden_path("gen-hostA")])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("refusing to quote"),
-        "{}",
-        stderr(&out)
-    );
+        .status(1)
+        .stderr_has("refusing to quote")
+        .run();
 }
 
 #[test]

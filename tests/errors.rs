@@ -1,44 +1,22 @@
 //! Every documented error: exit status 1 (2 for usage), a message naming the file and the
 //! field with what to do, no panic, and the old output file untouched.
 
-mod support;
-
 use std::path::Path;
 
-use support::{golden_path, modproxy, scratch, stderr, write};
+use crate::support::{Test, golden_path, modproxy, scratch, stderr, write};
 use tempfile::TempDir;
 
-const OLD: &str = "# the previous App.conf\n";
-
-/// Runs modproxy in `dir` with `-o out.conf` holding OLD, expects exit `code`, checks that
-/// stderr holds every `needles` and that out.conf is untouched. Returns stderr.
+/// Runs modproxy in `dir` with `-o out.conf` over an existing file, expects exit `code`,
+/// checks that stderr holds every `needles` and that out.conf is untouched. Returns stderr.
 fn fails(dir: &Path, args: &[&str], code: i32, needles: &[&str]) -> String {
-    let out_file = dir.join("out.conf");
-    std::fs::write(&out_file, OLD).unwrap();
-    let out = modproxy()
-        .current_dir(dir)
-        .args(args)
-        .args(["-o", "out.conf"])
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(code), "args {args:?}: stderr {err}");
-    assert!(!err.contains("panicked"), "panic on {args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "args {args:?}: stderr lacks {n:?}:\n{err}");
-    }
-    assert_eq!(
-        std::fs::read_to_string(&out_file).unwrap(),
-        OLD,
-        "output clobbered"
-    );
-    let leftovers: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-    err
+    needles
+        .iter()
+        .fold(
+            Test::at(dir).args(args).keeps_old_output().status(code),
+            |t, n| t.stderr_has(n),
+        )
+        .run()
+        .stderr
 }
 
 fn app_dir(json: &str) -> TempDir {
@@ -49,13 +27,15 @@ fn app_dir(json: &str) -> TempDir {
 
 #[test]
 fn generate_names_an_unknown_field() {
-    let d = app_dir(r#"{"name":"shop","prot":8080}"#);
-    fails(
-        d.path(),
-        &["generate"],
-        1,
-        &["modproxy.json", "unknown field `prot`", "README"],
-    );
+    Test::new()
+        .file("modproxy.json", r#"{"name":"shop","prot":8080}"#)
+        .arg("generate")
+        .keeps_old_output()
+        .status(1)
+        .stderr_has("modproxy.json")
+        .stderr_has("unknown field `prot`")
+        .stderr_has("README")
+        .run();
 }
 
 #[test]
@@ -100,13 +80,14 @@ fn generate_names_the_field_of_a_bad_value() {
 
 #[test]
 fn generate_refuses_a_session_cookie_without_app_cookie_mode() {
-    let d = app_dir(r#"{"sessionCookie":"JSESSIONID"}"#);
-    fails(
-        d.path(),
-        &["generate", "--host", "h1"],
-        1,
-        &["sessionCookie", "app-cookie"],
-    );
+    Test::new()
+        .file("modproxy.json", r#"{"sessionCookie":"JSESSIONID"}"#)
+        .args(["generate", "--host", "h1"])
+        .keeps_old_output()
+        .status(1)
+        .stderr_has("sessionCookie")
+        .stderr_has("app-cookie")
+        .run();
 }
 
 #[test]

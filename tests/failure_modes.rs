@@ -3,14 +3,12 @@
 //! back; the outcome must be contained as docs/failover.md promises. Faults are short here
 //! (4 s, timeout 2 s); `scripts/bench-failover` measures the long ones.
 
-mod support;
-
 use std::time::Duration;
 
-use support::cluster::{App, wait_for_route};
-use support::fault::{Fault, FaultRelay};
-use support::httpd::Running;
-use support::load::{Load, Report};
+use crate::support::cluster::{App, wait_for_route};
+use crate::support::fault::{Fault, FaultRelay};
+use crate::support::httpd::Running;
+use crate::support::load::{Load, Report};
 
 /// A 1 s health check and a 2 s timeout (the app's slowest request, in docs/failover.md's
 /// terms); everything else is modproxy's default.

@@ -2,11 +2,9 @@
 //! symlinked output, and concurrent writers. Each ends in a clear error with the old
 //! output intact, or in one whole file.
 
-mod support;
-
 use std::process::Command;
 
-use support::{golden_path, modproxy, modproxy_bin, scratch, stderr, write};
+use crate::support::{golden_path, modproxy, modproxy_bin, scratch, stderr, write};
 
 /// Runs `script` with `sh` in a private mount namespace (`unshare -rm`), where it may mount
 /// a small tmpfs on `$DIR` without touching the machine. Returns (exit ok, output).

@@ -2,14 +2,14 @@
 //! handling (timeout, failontimeout, failonstatus), WebSocket, the balancer manager, and
 //! forwarded headers, each shown with real requests.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::cluster::{App, counts, routes_of};
-use support::httpd::{Running, get, request};
+use crate::support::cluster::{App, counts, routes_of};
+use crate::support::httpd::{Running, get, request};
 
 const APP: &str = r#"{"name":"app","contextRoot":"/app","sessionAffinity":"app-cookie"}"#;
 

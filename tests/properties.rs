@@ -3,14 +3,14 @@
 //! that holds only the directives modproxy writes, and all those files together pass
 //! `httpd -t` (one httpd run for every accepted case).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
+use crate::support::{fixtures, httpd, modproxy, scratch, stderr, stdout, write};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
-use support::{fixtures, httpd, modproxy, scratch, stderr, stdout, write};
 
 /// Strings that try to break out of a value, plus a few ordinary ones.
 fn hostile() -> impl Strategy<Value = Value> {

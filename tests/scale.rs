@@ -1,9 +1,7 @@
 //! A large cluster still makes a file httpd loads: 1,000 hosts' fragments merged into one
 //! balancer pass `httpd -t`. (Speed is measured by scripts/bench-scale, not here.)
 
-mod support;
-
-use support::{httpd, modproxy, scratch, stderr, write};
+use crate::support::{httpd, modproxy, scratch, stderr, write};
 
 #[test]
 fn a_thousand_member_balancer_loads_in_httpd() {

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 use super::backend::Backend;
 use super::fault::FaultRelay;
 use super::httpd::{self, Running, get};
-use super::{modproxy, scratch, stderr, write};
+use super::{Test, scratch, write};
 
 /// An app with one backend process per route, their fragments, and the merged App.conf.
 pub struct App {
@@ -23,16 +23,21 @@ impl App {
     /// Writes `json` as the app's modproxy.json, starts a backend per route, generates a
     /// fragment for each as its host would, and merges them with -balancer.
     pub fn new(json: &str, routes: &[&str], cookie: Option<&str>) -> Self {
-        let dir = scratch();
-        write(dir.path(), "modproxy.json", json);
-        let mut app = App {
-            conf: dir.path().join("App.conf"),
-            dir,
-            backends: Vec::new(),
-        };
+        let mut app = Self::empty(json);
         let fragments: Vec<String> = routes.iter().map(|r| app.add_host(r, cookie)).collect();
         app.merge(&fragments.iter().map(String::as_str).collect::<Vec<_>>());
         app
+    }
+
+    /// A scratch folder with the app's modproxy.json, no members yet.
+    fn empty(json: &str) -> Self {
+        let dir = scratch();
+        write(dir.path(), "modproxy.json", json);
+        App {
+            conf: dir.path().join("App.conf"),
+            dir,
+            backends: Vec::new(),
+        }
     }
 
     /// Starts a backend and generates its fragment; returns the fragment's file name.
@@ -46,13 +51,7 @@ impl App {
     /// Like `new`, but the member `relayed` is reached through a fault relay (returned),
     /// so that a test can make it hang, vanish, reset, slow down or turn sick.
     pub fn with_relay(json: &str, direct: &[&str], relayed: &str) -> (Self, FaultRelay) {
-        let dir = scratch();
-        write(dir.path(), "modproxy.json", json);
-        let mut app = App {
-            conf: dir.path().join("App.conf"),
-            dir,
-            backends: Vec::new(),
-        };
+        let mut app = Self::empty(json);
         let mut fragments: Vec<String> = direct.iter().map(|r| app.add_host(r, None)).collect();
         let backend = Backend::start(relayed, None);
         let relay = FaultRelay::start(backend.port);
@@ -120,13 +119,9 @@ pub fn generate_at(dir: &Path, config: &str, route: &str, port: u16) -> String {
     file
 }
 
+/// Runs modproxy in `dir`, which must succeed.
 pub fn run(dir: &Path, args: &[&str]) {
-    let out = modproxy().current_dir(dir).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "modproxy {args:?} failed: {}",
-        stderr(&out)
-    );
+    Test::at(dir).args(args).run();
 }
 
 /// Sends `n` requests and counts which route answered each; every one must be a 200.

@@ -23,7 +23,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How the relayed member behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +48,6 @@ struct State {
     open: Vec<TcpStream>,
     /// Our own connections that fill the accept queue while `Vanish` holds.
     fillers: Vec<TcpStream>,
-    /// When each request (health probes apart) arrived, and when each health probe did.
-    requests: Vec<Instant>,
-    probes: Vec<Instant>,
 }
 
 struct Shared {
@@ -104,8 +101,6 @@ impl FaultRelay {
                 fault: Fault::Pass,
                 open: Vec::new(),
                 fillers: Vec::new(),
-                requests: Vec::new(),
-                probes: Vec::new(),
             }),
             changed: Condvar::new(),
             backend: SocketAddr::from(([127, 0, 0, 1], backend_port)),
@@ -149,35 +144,6 @@ impl FaultRelay {
         }
         drop(state);
         self.shared.changed.notify_all();
-    }
-
-    pub fn fault(&self) -> Fault {
-        self.shared.lock().fault
-    }
-
-    /// Requests (health probes apart) that reached the relay at or after `since`.
-    pub fn requests_since(&self, since: Instant) -> usize {
-        self.shared
-            .lock()
-            .requests
-            .iter()
-            .filter(|t| **t >= since)
-            .count()
-    }
-
-    /// When the last request (health probes apart) reached the relay.
-    pub fn last_request(&self) -> Option<Instant> {
-        self.shared.lock().requests.last().copied()
-    }
-
-    /// Health probes that reached the relay at or after `since`.
-    pub fn probes_since(&self, since: Instant) -> usize {
-        self.shared
-            .lock()
-            .probes
-            .iter()
-            .filter(|t| **t >= since)
-            .count()
     }
 }
 
@@ -254,8 +220,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// One HTTP message head plus its body, as bytes to forward.
 struct Message {
     bytes: Vec<u8>,
-    /// The request target (for requests), to tell health probes apart.
-    target: String,
     close: bool,
 }
 
@@ -271,7 +235,6 @@ fn read_message(
         return Ok(None);
     }
     bytes.extend_from_slice(first.as_bytes());
-    let target = first.split_whitespace().nth(1).unwrap_or("").to_owned();
     let mut length = None;
     let mut close = first.ends_with("HTTP/1.0\r\n");
     loop {
@@ -303,11 +266,7 @@ fn read_message(
         }
         None => {}
     }
-    Ok(Some(Message {
-        bytes,
-        target,
-        close,
-    }))
+    Ok(Some(Message { bytes, close }))
 }
 
 /// Serves one client connection until it closes or is reset.
@@ -319,15 +278,6 @@ fn relay(client: TcpStream, shared: &Shared) -> std::io::Result<()> {
         let Some(request) = read_message(&mut from_client, false)? else {
             return Ok(());
         };
-        {
-            let mut state = shared.lock();
-            let now = Instant::now();
-            if request.target.contains("/health") {
-                state.probes.push(now);
-            } else {
-                state.requests.push(now);
-            }
-        }
         let fault = shared.wait_thawed();
         if shared.stop.load(Ordering::Relaxed) {
             return Ok(());

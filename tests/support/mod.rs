@@ -1,16 +1,18 @@
 //! Shared test helpers: the binary, the fixtures, and (in `httpd`/`backend`) real servers.
-#![allow(dead_code)]
 
 pub mod backend;
 pub mod cluster;
 pub mod fault;
 pub mod httpd;
 pub mod load;
+pub mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use assert_cmd::Command;
+
+pub use test::Test;
 
 pub fn modproxy() -> Command {
     Command::cargo_bin("modproxy").expect("the modproxy binary is built")
@@ -50,14 +52,11 @@ pub fn fixture_cases() -> Vec<PathBuf> {
     cases
 }
 
-/// Runs a fixture case: its `args` file, in its folder. Returns the process output.
-pub fn run_case(case: &Path) -> Output {
+/// Runs a fixture case (its `args` file, in its folder), which must succeed; returns the
+/// file it wrote to standard output.
+pub fn run_case(case: &Path) -> String {
     let args = std::fs::read_to_string(case.join("args")).expect("args file");
-    modproxy()
-        .current_dir(case)
-        .args(args.split_whitespace())
-        .output()
-        .expect("modproxy runs")
+    Test::at(case).args(args.split_whitespace()).run().stdout
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -80,14 +79,7 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// Runs `modproxy generate` in `dir` with the given args and returns the fragment text.
 pub fn generate_in(dir: &Path, args: &[&str]) -> String {
-    let out = modproxy()
-        .current_dir(dir)
-        .arg("generate")
-        .args(args)
-        .output()
-        .expect("modproxy runs");
-    assert!(out.status.success(), "generate failed: {}", stderr(&out));
-    stdout(&out)
+    Test::at(dir).arg("generate").args(args).run().stdout
 }
 
 /// A scratch folder whose name is a valid app name (tempfile's default starts with a dot).

@@ -1,0 +1,17 @@
+//! The end-to-end tests, one binary with a module per area (as ripgrep's tests/tests.rs and
+//! just's tests/lib.rs): support code compiles once, and `cargo test NAME` picks tests
+//! from any area. Each drives the real modproxy binary; many start a real httpd.
+
+mod support;
+
+mod apache;
+mod check;
+mod cli;
+mod errors;
+mod failure_modes;
+mod faults;
+mod fuzz_regressions;
+mod golden;
+mod production;
+mod properties;
+mod scale;
