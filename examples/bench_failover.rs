@@ -8,7 +8,8 @@
 //! ```text
 //! bench_failover [--modes crash,stop,hang,vanish,reset,slow,sick,flap]
 //!                [--configs defaults,recommended,v0.1] [--fault-seconds 12] [--rate 10]
-//!                [--cost-runs 5] [--cost-requests 40000] [--no-cost | --cost-only] [--verbose]
+//!                [--cost-runs 5] [--cost-requests 40000] [--no-cost | --cost-only]
+//!                [--cost-without TEXT]... [--verbose]
 //! ```
 
 #[allow(dead_code)]
@@ -119,6 +120,9 @@ struct Args {
     rate: u32,
     cost_runs: usize,
     cost_requests: usize,
+    /// Compare the generated config with itself minus the lines holding these, instead of
+    /// with the minimal one: what those directives cost.
+    cost_without: Vec<String>,
     /// Print every bad request, to see what happened when.
     verbose: bool,
 }
@@ -131,6 +135,7 @@ fn parse_args() -> Result<Args, String> {
         rate: 10,
         cost_runs: 5,
         cost_requests: 40_000,
+        cost_without: Vec::new(),
         verbose: false,
     };
     let mut it = std::env::args().skip(1);
@@ -181,6 +186,7 @@ fn parse_args() -> Result<Args, String> {
             "--rate" => a.rate = number("--rate")?.clamp(1, 200) as u32,
             "--cost-runs" => a.cost_runs = number("--cost-runs")? as usize,
             "--cost-requests" => a.cost_requests = number("--cost-requests")?.max(1000) as usize,
+            "--cost-without" => a.cost_without.push(value),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -330,6 +336,25 @@ fn run_case(install: &Installation, set: &ConfigSet, mode: Mode, args: &Args) ->
         );
         for s in samples.iter().filter(|s| s.bad()) {
             eprintln!("  {s:?}");
+        }
+        let windows = [
+            ("before", Duration::ZERO, fault_at),
+            ("during", fault_at, restore_at),
+            ("after", restore_at, Duration::MAX),
+        ];
+        for (name, from, to) in windows {
+            let many = samples
+                .iter()
+                .filter(|s| !s.sticky && s.start >= from && s.start < to);
+            let (mut a, mut b, mut other) = (0, 0, 0);
+            for s in many {
+                match s.route.as_deref() {
+                    Some("a") => a += 1,
+                    Some("b") => b += 1,
+                    _ => other += 1,
+                }
+            }
+            eprintln!("  new users {name} the fault: a {a}, b {b}, neither {other}");
         }
     }
     drop(httpd);
@@ -513,7 +538,19 @@ fn cost(install: &Installation, args: &Args) {
     let a = Backend::start("a", None);
     let b = Backend::start("b", None);
     let generated = write_config(dir.path(), &CONFIGS[0], a.port, b.port);
-    let minimal = minimal_config(dir.path(), &generated, a.port, b.port);
+    let minimal = if args.cost_without.is_empty() {
+        minimal_config(dir.path(), &generated, a.port, b.port)
+    } else {
+        let text = std::fs::read_to_string(&generated).expect("read App.conf");
+        let kept: String = text
+            .lines()
+            .filter(|l| !args.cost_without.iter().any(|p| l.contains(p.as_str())))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = dir.path().join("without.conf");
+        std::fs::write(&path, kept).expect("write without.conf");
+        path
+    };
     let gen_httpd = start_httpd(install, &generated);
     let min_httpd = start_httpd(install, &minimal);
     wait_both_serve(gen_httpd.addr());
@@ -563,7 +600,12 @@ fn cost(install: &Installation, args: &Args) {
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{lo:.0}-{hi:.0}")
     };
-    println!("| figure | generated (defaults) | minimal hand-written | ratio |");
+    let other = if args.cost_without.is_empty() {
+        "minimal hand-written".to_owned()
+    } else {
+        format!("without lines holding {:?}", args.cost_without)
+    };
+    println!("| figure | generated (defaults) | {other} | ratio |");
     println!("|---|---|---|---|");
     println!(
         "| httpd CPU per request | {:.1} us | {:.1} us | {:.3} (runs: {}) |",
@@ -608,7 +650,8 @@ fn main() {
     println!("modproxy failover benchmark ({})", install.binary.display());
     println!(
         "  load: {} new users/s (a new connection each, no cookie) + 1 sticky user of b (ROUTEID=.b, one request after another, {}/s)",
-        args.rate, args.rate
+        args.rate,
+        load::STICKY_RATE
     );
     println!(
         "  b fails 3 s into the load, is restored {} s later, load goes on 6 s more; bad = failed or slower than {} ms",

@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 /// A request that took longer than this counts as bad, as a failed one does.
 pub const SLOW: Duration = Duration::from_secs(1);
 
+/// Requests a second of the sticky user: one every half second, a person clicking through
+/// a page that also fetches a little data. Not the many users' rate: with
+/// `lbmethod=byrequests`, httpd counts sticky requests in the balance, so one heavy sticky
+/// user would push every new user onto the other member.
+pub const STICKY_RATE: u32 = 2;
+
 /// How long one request may take before the client gives up (longer than any timeout the
 /// configs under test set, so that httpd's answer is what is measured).
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
@@ -55,12 +61,13 @@ pub struct Load {
 
 impl Load {
     /// Starts `rate` requests a second from many users to `path`, plus one sticky user
-    /// sending `sticky_cookie` (if given) one request after another, `rate` a second.
+    /// sending `sticky_cookie` (if given) one request after another, `STICKY_RATE` a second.
     pub fn start(addr: SocketAddr, path: &str, rate: u32, sticky_cookie: Option<&str>) -> Self {
         let started = Instant::now();
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+        let sticky_period = Duration::from_secs_f64(1.0 / f64::from(STICKY_RATE));
         let mut threads = Vec::new();
         {
             let (stop, samples, path) = (stop.clone(), samples.clone(), path.to_owned());
@@ -91,7 +98,7 @@ impl Load {
                 while !stop.load(Ordering::Relaxed) {
                     let sample = exchange(addr, &path, Some(&cookie), started);
                     lock(&samples).push(sample);
-                    std::thread::sleep(period);
+                    std::thread::sleep(sticky_period);
                 }
             }));
         }
