@@ -15,6 +15,7 @@
 #[allow(dead_code)]
 #[path = "../tests/support/backend.rs"]
 mod backend;
+mod common;
 #[allow(dead_code)]
 #[path = "../tests/support/fault.rs"]
 mod fault;
@@ -25,10 +26,10 @@ mod load;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use backend::Backend;
+use common::run_modproxy;
 use fault::{Fault, FaultRelay};
 use load::{Load, Report};
 use modproxy::httpd::{Installation, Running, Wrapper};
@@ -191,28 +192,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(a)
-}
-
-fn modproxy_binary() -> PathBuf {
-    // examples live in target/<profile>/examples; the tool in target/<profile>.
-    let exe = std::env::current_exe().expect("own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .join("modproxy")
-}
-
-fn run_modproxy(dir: &Path, args: &[&str]) {
-    let out = Command::new(modproxy_binary())
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run modproxy (scripts/bench-failover builds it)");
-    assert!(
-        out.status.success(),
-        "modproxy {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The app's config set: modproxy.json, a and b's fragments (b's through `b_port`), App.conf.

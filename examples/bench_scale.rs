@@ -7,16 +7,15 @@
 //! bench_scale [--runs 7] [--sizes 10,100,1000,10000]
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use modproxy::httpd::{Installation, Wrapper};
 
-fn modproxy_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    exe.parent().unwrap().parent().unwrap().join("modproxy")
-}
+mod common;
+
+use common::{modproxy_binary, run_modproxy};
 
 /// Writes `n` fragments of app "shop", one member each: one made by `modproxy generate`,
 /// the others the same text with their own address and route (what generate would write).
@@ -28,17 +27,7 @@ fn write_fragments(dir: &Path, n: usize) -> Vec<String> {
         r#"{"name":"shop","contextRoot":"/shop","sessionAffinity":"app-cookie","healthCheck":{"uri":"/health"}}"#,
     )
     .unwrap();
-    let out = Command::new(modproxy_binary())
-        .args(["generate", "--host", HOST, "--route", ROUTE])
-        .current_dir(dir)
-        .output()
-        .expect("run modproxy generate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let template = String::from_utf8(out.stdout).expect("UTF-8 fragment");
+    let template = run_modproxy(dir, &["generate", "--host", HOST, "--route", ROUTE]);
     (0..n)
         .map(|i| {
             let host = format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
