@@ -24,6 +24,8 @@ enum Act<'a> {
     Relay(&'a FaultRelay, Fault),
     Freeze,
     Kill,
+    /// Killed, started again a second later, killed again...: a crash loop.
+    Flap,
 }
 
 /// Runs traffic, fails b at `FAULT_AT` for `FAULT_FOR`, and reports what users saw.
@@ -40,14 +42,28 @@ fn outcome(app: &mut App, httpd: &Running, act: Act<'_>) -> Report {
     match &act {
         Act::Relay(relay, fault) => relay.set(*fault),
         Act::Freeze => app.backend("b").freeze(),
-        Act::Kill => app.backend("b").kill(),
+        Act::Kill | Act::Flap => app.backend("b").kill(),
+    }
+    if let Act::Flap = act {
+        for step in 1..FAULT_FOR.as_secs() {
+            sleep_until(fault_at + Duration::from_secs(step));
+            if !step.is_multiple_of(2) {
+                app.backend("b").restart();
+            } else {
+                app.backend("b").kill();
+            }
+        }
+        if FAULT_FOR.as_secs().is_multiple_of(2) {
+            sleep_until(fault_at + FAULT_FOR - Duration::from_millis(500));
+            app.backend("b").kill();
+        }
     }
     sleep_until(fault_at + FAULT_FOR);
     let restore_at = load.elapsed();
     match &act {
         Act::Relay(relay, _) => relay.set(Fault::Pass),
         Act::Freeze => app.backend("b").thaw(),
-        Act::Kill => app.backend("b").restart(),
+        Act::Kill | Act::Flap => app.backend("b").restart(),
     }
     sleep_until(restore_at + AFTER);
     let samples = load.finish();
@@ -184,4 +200,14 @@ fn without_the_defaults_a_hang_reaches_many_users() {
         "the sticky user waits out the whole hang: {:?}",
         r.sticky
     );
+}
+
+#[test]
+fn a_crash_looping_member_costs_only_requests_in_flight() {
+    let mut app = App::new(JSON, &["a", "b"], None);
+    let httpd = app.start();
+    let r = outcome(&mut app, &httpd, Act::Flap);
+    assert!(r.many.bad() <= 1, "many users: {:?}", r.many);
+    assert!(r.sticky.bad() <= 1, "sticky user: {:?}", r.sticky);
+    assert_back(&r, &httpd.wrapper.error_log());
 }
