@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::model::{
     AppName, Cidr, ContextRoot, Host, HttpStatus, LbMethod, Port, Route, Scheme, Seconds,
 };
+use crate::settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,9 +45,10 @@ pub enum Command {
     /// Merge fragments (and earlier merged files) into one Apache config.
     #[command(after_help = "Examples:\n  \
         modproxy merge -balancer -o App.conf hostA.conf hostB.conf\n  \
-        modproxy merge -balancer -o App.conf App.conf hostC.conf   # add a host\n  \
+        modproxy merge -balancer -o App.conf App.conf hostC.conf   # add a host; App.conf's settings stay\n  \
         modproxy merge -o Apps.conf shop.conf blog.conf            # several apps, no balancing\n  \
-        modproxy merge --balancer --lbmethod bybusyness hostA.conf hostB.conf\n  \
+        modproxy merge --balancer --lbmethod byrequests hostA.conf hostB.conf\n  \
+        modproxy merge -balancer -o App.conf App.conf --reset timeout    # forget a kept setting\n  \
         modproxy merge -balancer -o App.conf App.conf --drain hostA      # maintenance\n  \
         modproxy merge -balancer -o App.conf App.conf --enable hostA\n  \
         modproxy merge -balancer --balancer-manager /balancer-manager -o App.conf A.conf B.conf\n  \
@@ -151,9 +153,15 @@ pub struct MergeArgs {
     #[arg(short = 'b', long)]
     pub balancer: bool,
 
-    /// How the balancer spreads requests that carry no sticky route.
-    #[arg(long, value_enum, default_value_t = LbMethod::default())]
-    pub lbmethod: LbMethod,
+    /// How the balancer spreads requests that carry no sticky route (default: what the
+    /// input files keep, else bybusyness).
+    #[arg(long, value_enum)]
+    pub lbmethod: Option<LbMethod>,
+
+    /// Forget a setting the input files keep (lbmethod, balancer-manager, timeout, ...,
+    /// or all), so that the default or the fragments' own value applies. Repeatable.
+    #[arg(long, value_enum, value_name = "SETTING")]
+    pub reset: Vec<settings::Name>,
 
     /// Drain the member(s) with this route: keep their sticky sessions, send them no new
     /// ones (status +N). Kept in the output until --enable. Repeatable.

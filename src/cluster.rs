@@ -8,6 +8,7 @@ use std::fmt;
 use anyhow::{Result, bail};
 
 use crate::model::{AppName, BalancerPolicy, ContextRoot, Member, Route};
+use crate::settings::Settings;
 
 /// A member together with the file it was read from, so errors can name both files.
 #[derive(Clone, Debug)]
@@ -41,7 +42,8 @@ struct Building {
 
 /// Builds the clusters. With `balance`, all members of one app form one cluster; without
 /// it, every path must be served by exactly one member.
-pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
+/// The balancer policy of each member is the one the file's `settings` make of it.
+pub fn clusters(members: Vec<Sourced>, balance: bool, settings: &Settings) -> Result<Vec<Cluster>> {
     if members.is_empty() {
         bail!("no members to merge; give at least one fragment made by `modproxy generate`");
     }
@@ -53,7 +55,7 @@ pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
                 cluster: Cluster {
                     name: m.member.name.clone(),
                     context_root: m.member.context_root.clone(),
-                    policy: m.member.balancer_policy(),
+                    policy: settings.policy(&m.member),
                     members: Vec::new(),
                 },
                 routes: HashMap::new(),
@@ -76,9 +78,8 @@ pub fn clusters(members: Vec<Sourced>, balance: bool) -> Result<Vec<Cluster>> {
                     cluster.context_root
                 );
             }
-            if let Some(diff) = m
-                .member
-                .balancer_policy()
+            if let Some(diff) = settings
+                .policy(&m.member)
                 .difference(&cluster.policy, &first.source)
             {
                 bail!("{m}: app {} uses {diff}", cluster.name);
@@ -155,7 +156,10 @@ mod tests {
     }
 
     fn error(members: Vec<Sourced>, balance: bool) -> String {
-        format!("{:#}", clusters(members, balance).expect_err("a conflict"))
+        format!(
+            "{:#}",
+            clusters(members, balance, &Settings::default()).expect_err("a conflict")
+        )
     }
 
     #[test]
@@ -168,6 +172,7 @@ mod tests {
                 member("shop", "/shop", "h2", "a", "a.conf"),
             ],
             true,
+            &Settings::default(),
         )
         .unwrap();
         let paths: Vec<&str> = out.iter().map(|c| c.context_root.as_str()).collect();
@@ -211,7 +216,7 @@ mod tests {
             ]
         };
         assert!(error(two(), false).contains("pass -balancer"));
-        assert!(clusters(two(), true).is_ok());
+        assert!(clusters(two(), true, &Settings::default()).is_ok());
         let e = error(
             vec![
                 member("shop", "/shop", "h1", "a", "a.conf"),

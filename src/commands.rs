@@ -9,11 +9,12 @@ use crate::cli::{CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs};
 use crate::cluster::{self, Cluster, Sourced};
 use crate::detect;
 use crate::httpd;
-use crate::model::LbMethod;
+use crate::model::HttpStatus;
 use crate::output::Target;
-use crate::overrides::{self, Overrides};
 use crate::records;
-use crate::render::{self, Manager, Options, ProxyOptions};
+use crate::render::{self, Options};
+use crate::settings::{Manager, Settings};
+use crate::states::{self, StateFlags};
 
 /// `modproxy generate`: this host's fragment for the app in the current folder.
 pub fn generate(args: GenerateArgs) -> Result<()> {
@@ -65,19 +66,21 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
             .unwrap_or_else(|| ", from defaults".into())
     );
     let meaning = failure_handling(&member);
+    let settings = output_settings(&args.out);
     let clusters = cluster::clusters(
         vec![Sourced {
             member,
             source: "this host".into(),
         }],
         false,
+        &settings,
     )?;
     let opts = Options {
         balance: false,
-        lbmethod: LbMethod::default(),
-        command: format!("modproxy generate{}", proxy_flags(&args.out)),
+        command: command_line("modproxy generate", false, &settings),
         title,
-        proxy: proxy_options(&args.out, None),
+        settings,
+        keep_settings: false,
     };
     write_output(&args.out, &target, &hb, &clusters, &opts)?;
     eprintln!("{summary}");
@@ -122,23 +125,26 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     let hb = render::registry(args.out.templates.as_deref())?;
     // Everything is read before anything is written, so an input may also be the output.
     let mut members = Vec::new();
+    let mut kept = Vec::new();
     for input in &args.inputs {
-        members.extend(records::read(input)?);
+        let read = records::read(input)?;
+        members.extend(read.members);
+        kept.push((input.display().to_string(), read.settings));
     }
-    overrides::apply(
+    let settings = Settings::merged(
+        kept.iter().map(|(source, s)| (source.as_str(), s)),
+        merge_settings(&args),
+        &args.reset,
+    )?;
+    states::apply(
         &mut members,
-        &Overrides {
-            connection_timeout: args.connection_timeout,
-            retry: args.retry,
-            timeout: args.timeout,
-            fail_on_timeout: args.failontimeout,
-            fail_on_status: args.failonstatus.clone().map(|l| l.0),
+        &StateFlags {
             drain: args.drain.clone(),
             disable: args.disable.clone(),
             enable: args.enable.clone(),
         },
     )?;
-    let clusters = cluster::clusters(members, args.balancer)?;
+    let clusters = cluster::clusters(members, args.balancer, &settings)?;
     let member_count: usize = clusters.iter().map(|c| c.members.len()).sum();
     let apps: Vec<String> = clusters
         .iter()
@@ -146,30 +152,15 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         .collect();
     let opts = Options {
         balance: args.balancer,
-        lbmethod: args.lbmethod,
-        command: if args.balancer {
-            format!(
-                "modproxy merge -balancer --lbmethod {}{}{}",
-                args.lbmethod.as_str(),
-                proxy_flags(&args.out),
-                manager_flags(&args)
-            )
-        } else {
-            format!("modproxy merge{}", proxy_flags(&args.out))
-        },
+        command: command_line("modproxy merge", args.balancer, &settings),
         title: format!(
             "Apache config for {} app(s), {} member(s): {}",
             clusters.len(),
             member_count,
             apps.join(", ")
         ),
-        proxy: proxy_options(
-            &args.out,
-            args.balancer_manager.clone().map(|path| Manager {
-                path,
-                allow: args.manager_allow.clone(),
-            }),
-        ),
+        settings,
+        keep_settings: true,
     };
     write_output(&args.out, &target, &hb, &clusters, &opts)?;
     eprintln!(
@@ -186,35 +177,78 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     Ok(())
 }
 
-fn proxy_options(out: &OutputArgs, balancer_manager: Option<Manager>) -> ProxyOptions {
-    ProxyOptions {
-        preserve_host: out.preserve_host,
-        forwarded_headers: !out.no_forwarded_headers,
-        balancer_manager,
+/// The file-level settings the output flags give (`generate` and `merge`).
+fn output_settings(out: &OutputArgs) -> Settings {
+    Settings {
+        preserve_host: out.preserve_host.then_some(true),
+        forwarded_headers: out.no_forwarded_headers.then_some(false),
+        ..Settings::default()
     }
 }
 
-/// The file-level flags, for the header's record of the command that made the file.
-fn proxy_flags(out: &OutputArgs) -> String {
-    let mut flags = String::new();
-    if out.preserve_host {
-        flags.push_str(" --preserve-host");
+/// The settings `merge`'s flags give; the input files' kept settings fill the rest.
+fn merge_settings(args: &MergeArgs) -> Settings {
+    Settings {
+        lbmethod: args.lbmethod,
+        balancer_manager: args.balancer_manager.clone().map(|path| Manager {
+            path,
+            allow: args.manager_allow.clone(),
+        }),
+        connection_timeout: args.connection_timeout,
+        retry: args.retry,
+        timeout: args.timeout,
+        fail_on_timeout: args.failontimeout,
+        fail_on_status: args.failonstatus.clone().map(|l| l.0),
+        ..output_settings(&args.out)
     }
-    if out.no_forwarded_headers {
-        flags.push_str(" --no-forwarded-headers");
-    }
-    flags
 }
 
-fn manager_flags(args: &MergeArgs) -> String {
-    let mut flags = String::new();
-    if let Some(path) = &args.balancer_manager {
-        flags.push_str(&format!(" --balancer-manager {path}"));
+/// The command that makes this file again, for its header: the command and the flags
+/// that give its settings.
+fn command_line(command: &str, balance: bool, s: &Settings) -> String {
+    let mut line = command.to_owned();
+    if balance {
+        line.push_str(&format!(
+            " -balancer --lbmethod {}",
+            s.lbmethod.unwrap_or_default().as_str()
+        ));
     }
-    for cidr in &args.manager_allow {
-        flags.push_str(&format!(" --manager-allow {}", cidr.as_str()));
+    if s.preserve_host == Some(true) {
+        line.push_str(" --preserve-host");
     }
-    flags
+    if s.forwarded_headers == Some(false) {
+        line.push_str(" --no-forwarded-headers");
+    }
+    if let Some(m) = &s.balancer_manager {
+        line.push_str(&format!(" --balancer-manager {}", m.path));
+        for cidr in &m.allow {
+            line.push_str(&format!(" --manager-allow {}", cidr.as_str()));
+        }
+    }
+    let seconds = [
+        ("--connection-timeout", s.connection_timeout),
+        ("--retry", s.retry),
+        ("--timeout", s.timeout),
+    ];
+    for (flag, value) in seconds {
+        if let Some(v) = value {
+            line.push_str(&format!(" {flag} {}", v.get()));
+        }
+    }
+    if let Some(on) = s.fail_on_timeout {
+        line.push_str(if on {
+            " --failontimeout on"
+        } else {
+            " --failontimeout off"
+        });
+    }
+    if let Some(codes) = &s.fail_on_status {
+        line.push_str(&format!(
+            " --failonstatus {}",
+            HttpStatus::list(codes).unwrap_or_else(|| "none".into())
+        ));
+    }
+    line
 }
 
 fn write_output(

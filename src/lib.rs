@@ -14,8 +14,9 @@ pub mod httpd;
 mod input;
 mod model;
 mod output;
-mod overrides;
 pub mod records;
 mod render;
 #[doc(hidden)]
 pub mod robustness;
+mod settings;
+mod states;

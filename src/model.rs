@@ -507,6 +507,12 @@ pub mod defaults {
 #[serde(transparent)]
 pub struct Cidr(String);
 
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Cidr::new(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Cidr {
     pub fn new(raw: &str) -> Result<Self> {
         let (addr, prefix) = raw.split_once('/').unwrap_or((raw, ""));
@@ -531,7 +537,8 @@ impl Cidr {
 }
 
 /// How a balancer picks a member for a request without a sticky route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum LbMethod {
     /// Spread requests evenly, weighted by loadfactor (keeps feeding a hung member).
     Byrequests,

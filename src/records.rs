@@ -10,7 +10,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::cluster::Sourced;
 use crate::model::Member;
+use crate::settings::Settings;
 
+const SETTINGS_PREFIX: &str = "# modproxy-settings ";
 const MEMBER_PREFIX: &str = "# modproxy-member ";
 const END_PREFIX: &str = "# modproxy-end ";
 const FORMAT: &str = "v1";
@@ -40,12 +42,20 @@ pub fn modules_listed(config: &str) -> Option<Vec<String>> {
     })
 }
 
-/// The block that ends every file: a record per member and the trailer that counts them.
-/// serde_json escapes control characters, so each record is always one line.
-pub fn block<'a>(members: impl ExactSizeIterator<Item = &'a Member>) -> Result<String> {
+/// The block that ends every file: the file's settings (when it has any), a record per
+/// member and the trailer that counts them. serde_json escapes control characters, so
+/// each record is always one line.
+pub fn block<'a>(
+    settings: &Settings,
+    members: impl ExactSizeIterator<Item = &'a Member>,
+) -> Result<String> {
     let count = members.len();
     let mut out =
         String::from("\n# Read back by `modproxy merge`; keep these lines as they are.\n");
+    if !settings.is_empty() {
+        let json = serde_json::to_string(settings).context("encoding the settings record")?;
+        out.push_str(&format!("{SETTINGS_PREFIX}{FORMAT} {json}\n"));
+    }
     for m in members {
         let json = serde_json::to_string(m).context("encoding a member record")?;
         out.push_str(&format!("{MEMBER_PREFIX}{FORMAT} {json}\n"));
@@ -54,8 +64,15 @@ pub fn block<'a>(members: impl ExactSizeIterator<Item = &'a Member>) -> Result<S
     Ok(out)
 }
 
-/// Reads every member from a fragment or merged file.
-pub fn read(path: &Path) -> Result<Vec<Sourced>> {
+/// What one fragment or merged file holds for `merge`.
+#[derive(Debug)]
+pub struct Records {
+    pub members: Vec<Sourced>,
+    pub settings: Settings,
+}
+
+/// Reads every member, and the settings, from a fragment or merged file.
+pub fn read(path: &Path) -> Result<Records> {
     let text = crate::input::read_text(
         path,
         INPUT_LIMIT,
@@ -64,9 +81,28 @@ pub fn read(path: &Path) -> Result<Vec<Sourced>> {
     parse(&text, &path.display().to_string())
 }
 
-/// Parses the member records of one file; `source` names it in errors.
-pub fn parse(text: &str, source: &str) -> Result<Vec<Sourced>> {
+/// One record's JSON, after its format version; `what` names the record in errors.
+fn record<T: serde::de::DeserializeOwned>(rest: &str, what: &str, at: &str) -> Result<T> {
+    let (version, json) = rest.split_once(' ').unwrap_or((rest, ""));
+    if version != FORMAT {
+        bail!(
+            "{at}: {what} record format {version:?} is not one this modproxy reads ({FORMAT}); use the modproxy that wrote it, or regenerate the file"
+        );
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        anyhow!(
+            "{at}: {what} record field \"{field}\": {}; regenerate this file with `modproxy generate` or `modproxy merge`",
+            e.into_inner()
+        )
+    })
+}
+
+/// Parses the records of one file; `source` names it in errors.
+pub fn parse(text: &str, source: &str) -> Result<Records> {
     let mut members = Vec::new();
+    let mut settings = None;
     let mut end = None;
     for (index, line) in text.lines().enumerate() {
         let at = || format!("{source}:{}", index + 1);
@@ -76,31 +112,27 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sourced>> {
             })?);
             continue;
         }
-        let Some(rest) = line.strip_prefix(MEMBER_PREFIX) else {
+        let (rest, is_member) = if let Some(rest) = line.strip_prefix(MEMBER_PREFIX) {
+            (rest, true)
+        } else if let Some(rest) = line.strip_prefix(SETTINGS_PREFIX) {
+            (rest, false)
+        } else {
             continue;
         };
         if end.is_some() {
             bail!(
-                "{}: member record after the end marker; regenerate this file",
+                "{}: record after the end marker; regenerate this file",
                 at()
             );
         }
-        let (version, json) = rest.split_once(' ').unwrap_or((rest, ""));
-        if version != FORMAT {
-            bail!(
-                "{}: member record format {version:?} is not one this modproxy reads ({FORMAT}); use the modproxy that wrote it, or regenerate the file",
-                at()
-            );
+        if !is_member {
+            if settings.is_some() {
+                bail!("{}: a second settings record; regenerate this file", at());
+            }
+            settings = Some(record::<Settings>(rest, "settings", &at())?);
+            continue;
         }
-        let mut de = serde_json::Deserializer::from_str(json);
-        let member: Member = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let field = e.path().to_string();
-            anyhow!(
-                "{}: member record field \"{field}\": {}; regenerate this file with `modproxy generate`",
-                at(),
-                e.into_inner()
-            )
-        })?;
+        let member: Member = record(rest, "member", &at())?;
         members.push(Sourced {
             member,
             source: source.to_owned(),
@@ -119,6 +151,9 @@ pub fn parse(text: &str, source: &str) -> Result<Vec<Sourced>> {
             "{source} is incomplete: it should hold {n} member records but holds {}; copy it again or regenerate it",
             members.len()
         ),
-        Some(_) => Ok(members),
+        Some(_) => Ok(Records {
+            members,
+            settings: settings.unwrap_or_default(),
+        }),
     }
 }

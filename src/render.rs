@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use crate::cluster::Cluster;
 use crate::directives::{self, Features, Module};
-use crate::model::{Cidr, ContextRoot, LbMethod, Member, SessionAffinity};
+use crate::model::{LbMethod, Member, SessionAffinity};
 use crate::records;
+use crate::settings::{Manager, Settings};
 
 /// The templates, by registry name and file name, as shipped in `templates/`.
 const TEMPLATES: &[(&str, &str, &str)] = &[
@@ -43,41 +44,44 @@ pub struct Options {
     /// Put members of one app behind a `balancer://`; without it, each app proxies to its
     /// single member directly.
     pub balance: bool,
-    pub lbmethod: LbMethod,
+    /// The file's settings, applied here.
+    pub settings: Settings,
+    /// Keep `settings` in the file's records, so that the next merge of it keeps them
+    /// (`merge`); `generate`'s flags shape only the fragment itself.
+    pub keep_settings: bool,
     /// The command line to name in the header, e.g. `modproxy merge -balancer`.
     pub command: String,
     /// The header's first line.
     pub title: String,
-    pub proxy: ProxyOptions,
 }
 
-/// Options for the whole file, given on the command line each time.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProxyOptions {
-    /// Send the client's Host header to the app (`ProxyPreserveHost On`).
-    pub preserve_host: bool,
-    /// `X-Forwarded-For/-Host/-Server` (`ProxyAddHeaders`) and `X-Forwarded-Proto`.
-    pub forwarded_headers: bool,
-    pub balancer_manager: Option<Manager>,
-}
+impl Options {
+    pub fn lbmethod(&self) -> LbMethod {
+        self.settings.lbmethod.unwrap_or_default()
+    }
 
-impl Default for ProxyOptions {
-    fn default() -> Self {
-        Self {
-            preserve_host: false,
-            forwarded_headers: true,
-            balancer_manager: None,
+    fn proxy(&self) -> ProxyOptions {
+        ProxyOptions {
+            preserve_host: self.settings.preserve_host.unwrap_or(false),
+            forwarded_headers: self.settings.forwarded_headers.unwrap_or(true),
+            balancer_manager: self
+                .settings
+                .balancer_manager
+                .clone()
+                .filter(|_| self.balance),
         }
     }
 }
 
-/// The balancer-manager page: where, and who may reach it (`Require local` if nobody).
+/// The proxy options a file ends up with, its settings and the defaults combined.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Manager {
-    pub path: ContextRoot,
-    pub allow: Vec<Cidr>,
+struct ProxyOptions {
+    /// Send the client's Host header to the app (`ProxyPreserveHost On`).
+    preserve_host: bool,
+    /// `X-Forwarded-For/-Host/-Server` (`ProxyAddHeaders`) and `X-Forwarded-Proto`.
+    forwarded_headers: bool,
+    balancer_manager: Option<Manager>,
 }
 
 #[derive(Serialize)]
@@ -190,7 +194,13 @@ pub fn render(hb: &Handlebars<'_>, clusters: &[Cluster], opts: &Options) -> Resu
     if !text.ends_with('\n') {
         text.push('\n');
     }
+    let none = Settings::default();
     text.push_str(&records::block(
+        if opts.keep_settings {
+            &opts.settings
+        } else {
+            &none
+        },
         clusters
             .iter()
             .flat_map(|c| c.members.iter().map(|m| &m.member))
@@ -219,7 +229,7 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
         url: String,
         source: &'a str,
         #[serde(flatten)]
-        member: &'a Member,
+        member: Member,
     }
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -229,17 +239,17 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
         lbmethod: Option<&'static str>,
         httpd_version: String,
         modules: Vec<&'static str>,
-        options: &'a ProxyOptions,
+        options: ProxyOptions,
         apps: Vec<JsonApp<'a>>,
     }
     let features = features(clusters, opts);
     let doc = JsonDoc {
         modproxy: env!("CARGO_PKG_VERSION"),
         balanced: opts.balance,
-        lbmethod: opts.balance.then(|| opts.lbmethod.as_str()),
+        lbmethod: opts.balance.then(|| opts.lbmethod().as_str()),
         httpd_version: features.apache_version(),
         modules: features.modules().iter().map(|m| m.name).collect(),
-        options: &opts.proxy,
+        options: opts.proxy(),
         apps: clusters
             .iter()
             .map(|c| JsonApp {
@@ -255,7 +265,7 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
                     .map(|m| JsonMember {
                         url: m.member.url(),
                         source: &m.source,
-                        member: &m.member,
+                        member: opts.settings.apply(&m.member),
                     })
                     .collect(),
             })
@@ -270,9 +280,9 @@ fn features(clusters: &[Cluster], opts: &Options) -> Features {
     Features::of(
         clusters,
         opts.balance,
-        opts.lbmethod,
-        opts.proxy.forwarded_headers,
-        opts.proxy.balancer_manager.is_some(),
+        opts.lbmethod(),
+        opts.proxy().forwarded_headers,
+        opts.proxy().balancer_manager.is_some(),
     )
 }
 
@@ -309,7 +319,7 @@ fn doc_view(clusters: &[Cluster], opts: &Options) -> Result<DocView> {
             })
             .collect(),
         needs_ssl: features.https,
-        manager: opts.proxy.balancer_manager.as_ref().map(|m| ManagerView {
+        manager: opts.proxy().balancer_manager.map(|m| ManagerView {
             path: m.path.to_string(),
             require: vec![directives::manager_require(&m.allow)],
         }),
@@ -328,8 +338,8 @@ fn app_view(c: &Cluster, opts: &Options) -> AppView {
         affinity: c.policy.session_affinity.describe(),
         balancer: None,
         proxy_scope: format!("{url}/"),
-        preserve_host: opts.proxy.preserve_host,
-        forwarded_headers: opts.proxy.forwarded_headers,
+        preserve_host: opts.proxy().preserve_host,
+        forwarded_headers: opts.proxy().forwarded_headers,
         route_cookie: None,
         path_regex: path_regex.clone(),
         // ProxyPassMatch appends the whole request path when the target has no `$1`.
@@ -344,7 +354,7 @@ fn app_view(c: &Cluster, opts: &Options) -> AppView {
     if !opts.balance {
         let member = &c.members[0].member;
         return AppView {
-            pass_params: directives::worker_params(member),
+            pass_params: directives::worker_params(&opts.settings.apply(member)),
             ..base(&member.url())
         };
     }
@@ -358,11 +368,11 @@ fn app_view(c: &Cluster, opts: &Options) -> AppView {
                 .iter()
                 .map(|m| MemberView {
                     url: m.member.url(),
-                    params: directives::member_params(&m.member),
+                    params: directives::member_params(&opts.settings.apply(&m.member)),
                 })
                 .collect(),
             url: balancer_url.clone(),
-            settings: directives::balancer_settings(c, opts.lbmethod),
+            settings: directives::balancer_settings(c, opts.lbmethod()),
         }),
         proxy_scope: balancer_url.clone(),
         route_cookie,

@@ -11,27 +11,29 @@ use handlebars::Handlebars;
 
 use crate::app_config::{self, Overrides};
 use crate::cluster::{self, Sourced};
-use crate::model::{Host, LbMethod, Route};
+use crate::model::{Host, Route};
 use crate::records;
-use crate::render::{self, Options, ProxyOptions};
+use crate::render::{self, Options};
+use crate::settings::Settings;
 
 fn registry() -> &'static Handlebars<'static> {
     static HB: OnceLock<Handlebars<'static>> = OnceLock::new();
     HB.get_or_init(|| render::registry(None).expect("the embedded templates parse"))
 }
 
-/// Renders `members` both ways and checks that the records read back unchanged.
-fn render_and_read_back(members: Vec<Sourced>) {
+/// Renders `members` both ways with `settings` and checks that the records read back
+/// unchanged.
+fn render_and_read_back(members: Vec<Sourced>, settings: Settings) {
     for balance in [false, true] {
-        let Ok(clusters) = cluster::clusters(members.clone(), balance) else {
+        let Ok(clusters) = cluster::clusters(members.clone(), balance, &settings) else {
             continue;
         };
         let opts = Options {
             balance,
-            lbmethod: LbMethod::default(),
+            settings: settings.clone(),
+            keep_settings: true,
             command: "modproxy robustness".into(),
             title: "robustness".into(),
-            proxy: ProxyOptions::default(),
         };
         let text =
             render::render(registry(), &clusters, &opts).expect("validated members always render");
@@ -39,11 +41,12 @@ fn render_and_read_back(members: Vec<Sourced>) {
             .iter()
             .flat_map(|c| c.members.iter().map(|m| m.member.clone()))
             .collect();
-        let mut back: Vec<_> = records::parse(&text, "rendered")
-            .expect("modproxy reads back what it wrote")
-            .into_iter()
-            .map(|s| s.member)
-            .collect();
+        let read = records::parse(&text, "rendered").expect("modproxy reads back what it wrote");
+        assert_eq!(
+            read.settings, settings,
+            "the settings record changed on the way through"
+        );
+        let mut back: Vec<_> = read.members.into_iter().map(|s| s.member).collect();
         let key = |m: &crate::model::Member| (m.context_root.clone(), m.route.clone());
         written.sort_by_key(key);
         back.sort_by_key(key);
@@ -56,8 +59,8 @@ pub fn fragment_bytes(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(members) = records::parse(text, "input") {
-        render_and_read_back(members);
+    if let Ok(read) = records::parse(text, "input") {
+        render_and_read_back(read.members, read.settings);
     }
 }
 
@@ -88,8 +91,11 @@ pub fn app_config_bytes(data: &[u8], zero: bool) {
     let Ok(member) = member else {
         return;
     };
-    render_and_read_back(vec![Sourced {
-        member,
-        source: "input".into(),
-    }]);
+    render_and_read_back(
+        vec![Sourced {
+            member,
+            source: "input".into(),
+        }],
+        Settings::default(),
+    );
 }

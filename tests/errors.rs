@@ -491,3 +491,39 @@ fn oversized_inputs_are_refused_without_reading_them_whole() {
         &["modproxy.json is larger than 1 MiB"],
     );
 }
+
+#[test]
+fn merged_files_that_keep_different_settings_must_be_settled() {
+    let d = scratch();
+    for (file, lbmethod, input) in [
+        ("one.conf", "byrequests", "gen-hostA"),
+        ("two.conf", "bytraffic", "gen-hostB"),
+    ] {
+        Test::at(d.path())
+            .args(["merge", "-balancer", "--lbmethod", lbmethod, "-o", file])
+            .arg(golden_path(input))
+            .run();
+    }
+    fails(
+        d.path(),
+        &["merge", "-balancer", "one.conf", "two.conf"],
+        1,
+        &[
+            "two.conf and one.conf keep different lbmethod settings",
+            "pass --lbmethod",
+            "--reset lbmethod",
+        ],
+    );
+    // The flag settles it.
+    Test::at(d.path())
+        .args([
+            "merge",
+            "-balancer",
+            "--lbmethod",
+            "bybusyness",
+            "one.conf",
+            "two.conf",
+        ])
+        .stdout_has("lbmethod=bybusyness")
+        .run();
+}

@@ -231,6 +231,46 @@ fn forwarded_headers_are_added_by_default_and_host_is_preserved_on_request() {
     assert_eq!(r.field("xfp"), Some("-"));
 }
 
+#[test]
+fn adding_a_host_keeps_every_setting_of_the_file() {
+    let json = r#"{"name":"app","contextRoot":"/app","sessionAffinity":"app-cookie"}"#;
+    let mut app = App::new(json, &["a", "b"], Some("zsessionid"));
+    app.merge_with(
+        &["App.conf"],
+        &[
+            "--lbmethod",
+            "byrequests",
+            "--balancer-manager",
+            "/bm",
+            "--preserve-host",
+            "--timeout",
+            "1",
+        ],
+    );
+    // The README's "add a third host": no flags at all.
+    let c = app.add_host("c", Some("zsessionid"));
+    app.merge(&["App.conf", &c]);
+    let conf = text(&app);
+    assert!(conf.contains("lbmethod=byrequests"), "{conf}");
+    let httpd = app.start();
+    assert_eq!(get(&httpd, "/bm", None).status, 200, "the manager is kept");
+    let r = request(&httpd, "/app/", &[("Host", "shop.example.com")]);
+    assert_eq!(
+        r.field("host"),
+        Some("shop.example.com"),
+        "preserve-host is kept"
+    );
+    // The kept timeout applies to the new member too: c's 3 s /slow fails after 1 s.
+    let started = Instant::now();
+    let r = get(&httpd, "/app/slow", Some("zsessionid=1.c"));
+    assert!(matches!(r.status, 502 | 504), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// `openssl s_server -www` on a free loopback port with a fresh self-signed certificate:
 /// a real TLS member. Killed when dropped.
 struct TlsServer {

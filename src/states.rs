@@ -1,32 +1,27 @@
-//! `merge`'s command-line settings that change members: timeouts, failure policy and the
-//! admin states (drain, disable, enable), applied to every member read.
+//! `merge --drain/--disable/--enable`: members' admin states by route, kept in each
+//! member's record so that a later merge does not silently put a host back.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 
 use crate::cluster::Sourced;
-use crate::model::{AdminState, HttpStatus, Route, Seconds};
+use crate::model::{AdminState, Route};
 
-/// Settings given to `merge` on the command line that change members.
+/// The routes given to each of the three flags.
 #[derive(Debug, Default)]
-pub struct Overrides {
-    pub connection_timeout: Option<Seconds>,
-    pub retry: Option<Seconds>,
-    pub timeout: Option<Seconds>,
-    pub fail_on_timeout: Option<bool>,
-    pub fail_on_status: Option<Vec<HttpStatus>>,
+pub struct StateFlags {
     pub drain: Vec<Route>,
     pub disable: Vec<Route>,
     pub enable: Vec<Route>,
 }
 
-/// Applies command-line overrides to every member (and admin states to members by route).
-pub fn apply(members: &mut [Sourced], o: &Overrides) -> Result<()> {
+/// Sets the admin state of the members whose route a flag names.
+pub fn apply(members: &mut [Sourced], flags: &StateFlags) -> Result<()> {
     let states = [
-        (&o.drain, AdminState::Drain, "--drain"),
-        (&o.disable, AdminState::Disabled, "--disable"),
-        (&o.enable, AdminState::Active, "--enable"),
+        (&flags.drain, AdminState::Drain, "--drain"),
+        (&flags.disable, AdminState::Disabled, "--disable"),
+        (&flags.enable, AdminState::Active, "--enable"),
     ];
     let mut seen: BTreeMap<&Route, &str> = BTreeMap::new();
     for (routes, _, flag) in &states {
@@ -47,25 +42,9 @@ pub fn apply(members: &mut [Sourced], o: &Overrides) -> Result<()> {
         }
     }
     for s in members.iter_mut() {
-        let m = &mut s.member;
-        if let Some(v) = o.connection_timeout {
-            m.connection_timeout = v;
-        }
-        if let Some(v) = o.retry {
-            m.retry = v;
-        }
-        if let Some(v) = o.timeout {
-            m.timeout = Some(v);
-        }
-        if let Some(v) = o.fail_on_timeout {
-            m.fail_on_timeout = v;
-        }
-        if let Some(v) = &o.fail_on_status {
-            m.fail_on_status = v.clone();
-        }
         for (routes, state, _) in &states {
-            if routes.contains(&m.route) {
-                m.admin_state = *state;
+            if routes.contains(&s.member.route) {
+                s.member.admin_state = *state;
             }
         }
     }
@@ -94,18 +73,16 @@ mod tests {
     }
 
     #[test]
-    fn flags_change_every_member_and_states_only_their_route() {
+    fn a_state_changes_only_its_route() {
         let mut m = members(&["a", "b"]);
         apply(
             &mut m,
-            &Overrides {
-                timeout: Some(Seconds::new(7).unwrap()),
+            &StateFlags {
                 drain: vec![Route::new("b").unwrap()],
                 ..Default::default()
             },
         )
         .unwrap();
-        assert!(m.iter().all(|s| s.member.timeout == Seconds::new(7).ok()));
         assert_eq!(m[0].member.admin_state, AdminState::Active);
         assert_eq!(m[1].member.admin_state, AdminState::Drain);
     }
@@ -113,7 +90,7 @@ mod tests {
     #[test]
     fn an_unknown_route_or_two_states_for_one_route_is_refused() {
         let mut m = members(&["a"]);
-        let unknown = Overrides {
+        let unknown = StateFlags {
             disable: vec![Route::new("z").unwrap()],
             ..Default::default()
         };
@@ -122,7 +99,7 @@ mod tests {
             e.contains("--disable z") && e.contains("routes are: a"),
             "{e}"
         );
-        let both = Overrides {
+        let both = StateFlags {
             drain: vec![Route::new("a").unwrap()],
             enable: vec![Route::new("a").unwrap()],
             ..Default::default()
