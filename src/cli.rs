@@ -59,6 +59,15 @@ pub enum Command {
         modproxy check App.conf\n  \
         modproxy check --start App.conf && apachectl graceful")]
     Check(CheckArgs),
+    /// Show each member's state as the running httpd sees it (from its balancer manager).
+    #[command(after_help = "Examples:\n  \
+        modproxy status --manager http://127.0.0.1/balancer-manager\n  \
+        modproxy status --manager http://127.0.0.1/balancer-manager --format json\n\n\
+        Exit status, as monitoring plugins use it: 0 every member is ok (or a hot standby); \
+        1 some member is not (draining, disabled, in error, health check failed); \
+        2 a balancer has no usable member; 3 the manager could not be read. \
+        Merge with --balancer-manager PATH to serve the manager.")]
+    Status(StatusArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         modproxy completions bash > /etc/bash_completion.d/modproxy\n  \
@@ -226,6 +235,23 @@ pub struct CheckArgs {
     /// Also start httpd on a free loopback port and stop it again (catches what -t misses).
     #[arg(long)]
     pub start: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The balancer manager's URL: http://HOST[:PORT]/PATH (merge's --balancer-manager).
+    #[arg(long, value_name = "URL")]
+    pub manager: String,
+
+    /// A table for people, or JSON for scripts.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
 }
 
 /// Adapts a validating constructor to clap, so a bad flag value is a usage error (exit 2).

@@ -5,11 +5,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::app_config;
-use crate::cli::{CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs};
+use crate::cli::{
+    CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs, StatusArgs, StatusFormat,
+};
 use crate::cluster::{self, Cluster, Sourced};
 use crate::detect;
-use crate::httpd;
-use crate::model::HttpStatus;
+use crate::httpd::{self, manager::State};
+use crate::model::{HttpStatus, Member};
 use crate::output::Target;
 use crate::records;
 use crate::render::{self, Options};
@@ -89,7 +91,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
 }
 
 /// What the member's failure settings mean, in words, for `generate` to say.
-fn failure_handling(m: &crate::model::Member) -> String {
+fn failure_handling(m: &Member) -> String {
     let retry = m.retry.get();
     let mut text = match m.timeout {
         Some(t) if m.fail_on_timeout => format!(
@@ -102,7 +104,7 @@ fn failure_handling(m: &crate::model::Member) -> String {
         ),
         None => "on failure: requests wait for httpd's Timeout (docs/failover.md)".to_owned(),
     };
-    match crate::model::HttpStatus::list(&m.fail_on_status) {
+    match HttpStatus::list(&m.fail_on_status) {
         Some(codes) => text.push_str(&format!("; answers {codes} take it out for {retry} s")),
         None => text.push_str("; no answer status takes it out (failOnStatus [])"),
     }
@@ -263,6 +265,94 @@ fn write_output(
         Format::Json => render::render_json(clusters, opts)?,
     };
     target.write(&text)
+}
+
+/// `status`'s exit codes, as monitoring plugins use them.
+pub const STATUS_OK: u8 = 0;
+pub const STATUS_DEGRADED: u8 = 1;
+pub const STATUS_DOWN: u8 = 2;
+pub const STATUS_UNKNOWN: u8 = 3;
+
+/// `modproxy status`: every balancer's members as the running httpd sees them; returns
+/// the exit code.
+pub fn status(args: StatusArgs) -> Result<u8> {
+    let balancers = httpd::manager::read(&args.manager)?;
+    let down = balancers
+        .iter()
+        .any(|b| !b.members.iter().any(|m| m.usable));
+    let degraded = balancers.iter().any(|b| {
+        b.members
+            .iter()
+            .any(|m| !matches!(m.state, State::Ok | State::Standby))
+    });
+    let code = if down {
+        STATUS_DOWN
+    } else if degraded {
+        STATUS_DEGRADED
+    } else {
+        STATUS_OK
+    };
+    let text = match args.format {
+        StatusFormat::Json => {
+            let overall = ["ok", "degraded", "down"][usize::from(code)];
+            let mut t = serde_json::to_string_pretty(&serde_json::json!({
+                "manager": args.manager,
+                "status": overall,
+                "balancers": balancers,
+            }))
+            .context("encoding the status as JSON")?;
+            t.push('\n');
+            t
+        }
+        StatusFormat::Table => status_table(&balancers),
+    };
+    Target::Stdout.write(&text)?;
+    Ok(code)
+}
+
+fn status_table(balancers: &[httpd::manager::Balancer]) -> String {
+    let mut out = String::new();
+    for b in balancers {
+        let rows: Vec<[String; 8]> = b
+            .members
+            .iter()
+            .map(|m| {
+                [
+                    m.route.clone(),
+                    m.url.clone(),
+                    m.state.as_str().to_owned(),
+                    m.busy.to_string(),
+                    m.elected.to_string(),
+                    format!("{}", m.load_factor),
+                    m.sent.to_string(),
+                    m.received.to_string(),
+                ]
+            })
+            .collect();
+        let head = [
+            "route", "url", "state", "busy", "elected", "load", "sent", "received",
+        ]
+        .map(str::to_owned);
+        let widths: Vec<usize> = (0..8)
+            .map(|i| {
+                rows.iter()
+                    .map(|r| r[i].len())
+                    .chain([head[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        out.push_str(&format!("{}\n", b.name));
+        for row in std::iter::once(&head).chain(&rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            out.push_str(&format!("  {}\n", cells.join("  ").trim_end()));
+        }
+    }
+    out
 }
 
 /// `modproxy check`: the installed httpd's verdict on a file.

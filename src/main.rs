@@ -12,6 +12,16 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate(args),
         Command::Merge(args) => commands::merge(args),
         Command::Check(args) => commands::check(args),
+        // Monitoring systems read status's own exit codes; 3 is "unknown".
+        Command::Status(args) => {
+            return match commands::status(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(commands::STATUS_UNKNOWN)
+                }
+            };
+        }
         Command::Completions { shell } => commands::completions(shell),
         Command::Man { out_dir } => commands::man(out_dir.as_deref()),
     };

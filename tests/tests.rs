@@ -15,3 +15,4 @@ mod golden;
 mod production;
 mod properties;
 mod scale;
+mod status;

@@ -1,8 +1,10 @@
-//! The installed Apache httpd, run against one config file: finding it (`install`), the
-//! wrapper config that loads the file (`wrapper`), and a started server (`running`). Used
-//! by `modproxy check` and by the end-to-end tests and benchmarks.
+//! Apache httpd itself: the installed one, run against one config file (finding it,
+//! `install`; the wrapper config that loads the file, `wrapper`; a started server,
+//! `running`), used by `modproxy check` and the tests; and a running one's balancer
+//! manager (`manager`), read by `modproxy status`.
 
 mod install;
+pub mod manager;
 mod running;
 mod wrapper;
 

@@ -1,0 +1,263 @@
+//! A client for a running httpd's balancer manager: reads its XML view (`?xml=1`) into
+//! balancers and their members' states, as `modproxy status` shows them.
+//!
+//! The manager ignores every query parameter, `xml=1` included, unless the request
+//! carries a same-site `Referer` (its guard against cross-site requests), so every request
+//! names the manager page itself as its referer.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+
+/// One balancer as the manager shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Balancer {
+    pub name: String,
+    pub members: Vec<MemberStatus>,
+}
+
+/// One member (worker) of a balancer, as the manager shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    pub route: String,
+    pub url: String,
+    pub state: State,
+    /// httpd's own status words, e.g. `Init Drn Ok`.
+    pub flags: String,
+    /// httpd would send it requests (`Ok` among the flags).
+    pub usable: bool,
+    pub busy: u64,
+    pub elected: u64,
+    pub load_factor: f64,
+    /// Bytes sent to the member and read from it.
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// A member's state, the most telling of httpd's status flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Ok,
+    Standby,
+    Draining,
+    Disabled,
+    Stopped,
+    ShuttingDown,
+    Error,
+    HealthCheckFailed,
+}
+
+impl State {
+    /// From httpd's flag words (mod_proxy.c's proxy_wstat_tbl), most telling first.
+    fn of(flags: &str) -> Self {
+        let has = |w: &str| flags.split_whitespace().any(|f| f == w);
+        if has("HcFl") {
+            State::HealthCheckFailed
+        } else if has("Err") {
+            State::Error
+        } else if has("Dis") {
+            State::Disabled
+        } else if has("Stop") {
+            State::Stopped
+        } else if has("Shut") {
+            State::ShuttingDown
+        } else if has("Drn") {
+            State::Draining
+        } else if has("Stby") {
+            State::Standby
+        } else {
+            State::Ok
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Standby => "standby",
+            State::Draining => "draining",
+            State::Disabled => "disabled",
+            State::Stopped => "stopped",
+            State::ShuttingDown => "shutting-down",
+            State::Error => "error",
+            State::HealthCheckFailed => "health-check-failed",
+        }
+    }
+}
+
+/// Reads the balancers from the manager at `url` (`http://HOST:PORT/PATH`).
+pub fn read(url: &str) -> Result<Vec<Balancer>> {
+    let body = get(url)?;
+    parse(&body).with_context(|| format!("{url} does not look like httpd's balancer manager"))
+}
+
+/// `GET URL?xml=1` over HTTP/1.0 (so the body ends when the connection does), with the
+/// page itself as referer.
+fn get(url: &str) -> Result<String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        anyhow!("manager URL {url:?} must start with http:// (the balancer manager is reached over plain HTTP, e.g. http://127.0.0.1/balancer-manager)")
+    })?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    if authority.is_empty() || authority.contains(['@', ' ']) || path.contains([' ', '?', '#']) {
+        bail!("manager URL {url:?} is not a plain http://HOST[:PORT]/PATH");
+    }
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    let timeout = Duration::from_secs(5);
+    let addr = with_port
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve {authority}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{authority} has no address"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| {
+        format!("cannot connect to {authority}; is httpd running, and is the manager URL right?")
+    })?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let request = format!(
+        "GET {path}?xml=1 HTTP/1.0\r\nHost: {authority}\r\nReferer: http://{authority}{path}\r\nUser-Agent: modproxy/{}\r\n\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    stream
+        .write_all(request.as_bytes())
+        .with_context(|| format!("cannot send the request to {authority}"))?;
+    let mut raw = Vec::new();
+    stream
+        .take(16 * 1024 * 1024)
+        .read_to_end(&mut raw)
+        .with_context(|| format!("cannot read the answer from {authority}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("{url} sent no HTTP answer"))?;
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    match status {
+        "200" => Ok(body.to_owned()),
+        "403" => bail!(
+            "{url} refused this machine (403): the manager only answers the addresses in its Require line (--manager-allow)"
+        ),
+        "404" => {
+            bail!("{url} is not there (404); give the --balancer-manager path of the merged file")
+        }
+        other => bail!("{url} answered {other}; expected the balancer manager's page"),
+    }
+}
+
+/// The text between `<httpd:TAG>` and its end tag in `block`, from `from` on.
+fn tag<'a>(block: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<httpd:{name}>");
+    let close = format!("</httpd:{name}>");
+    let start = block.find(&open)? + open.len();
+    let end = block[start..].find(&close)? + start;
+    Some(&block[start..end])
+}
+
+/// Every `<httpd:TAG>...</httpd:TAG>` block in `text`, in order.
+fn blocks<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("<httpd:{name}>");
+    let close = format!("</httpd:{name}>");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(&open) {
+        let inner = &rest[start + open.len()..];
+        let Some(end) = inner.find(&close) else { break };
+        out.push(&inner[..end]);
+        rest = &inner[end + close.len()..];
+    }
+    out
+}
+
+/// httpd escapes `&<>"` in the values it prints.
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+        .trim()
+        .to_owned()
+}
+
+/// Parses the manager's XML view.
+fn parse(xml: &str) -> Result<Vec<Balancer>> {
+    if !xml.contains("<httpd:manager") {
+        bail!("its answer has no <httpd:manager> element");
+    }
+    let number = |w: &str, name: &str| -> u64 {
+        tag(w, name)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    blocks(xml, "balancer")
+        .into_iter()
+        .map(|b| {
+            // The balancer's own name comes before its workers' names.
+            let head = b.split("<httpd:workers>").next().unwrap_or(b);
+            let name = tag(head, "name")
+                .map(unescape)
+                .ok_or_else(|| anyhow!("a balancer without a name"))?;
+            let members = blocks(b, "worker")
+                .into_iter()
+                .map(|w| {
+                    let flags = tag(w, "status").map(unescape).unwrap_or_default();
+                    MemberStatus {
+                        route: tag(w, "route").map(unescape).unwrap_or_default(),
+                        url: tag(w, "name").map(unescape).unwrap_or_default(),
+                        state: State::of(&flags),
+                        usable: flags.split_whitespace().any(|f| f == "Ok"),
+                        busy: number(w, "busy"),
+                        elected: number(w, "elected"),
+                        load_factor: tag(w, "loadfactor")
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0.0),
+                        sent: number(w, "transferred"),
+                        received: number(w, "read"),
+                        flags,
+                    }
+                })
+                .collect();
+            Ok(Balancer { name, members })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_come_from_the_most_telling_flag() {
+        assert_eq!(State::of("Init Ok "), State::Ok);
+        assert_eq!(State::of("Init Drn Ok "), State::Draining);
+        assert_eq!(State::of("Init Stby Ok "), State::Standby);
+        assert_eq!(State::of("Init Err "), State::Error);
+        assert_eq!(State::of("Init Err HcFl "), State::HealthCheckFailed);
+        assert_eq!(State::of("Init Dis "), State::Disabled);
+    }
+
+    #[test]
+    fn the_xml_view_gives_balancers_and_members() {
+        let xml = "<?xml version='1.0' encoding='UTF-8' ?>\n<httpd:manager xmlns:httpd='http://httpd.apache.org'>\n  <httpd:balancers>\n    <httpd:balancer>\n      <httpd:name>balancer://app</httpd:name>\n      <httpd:workers>\n        <httpd:worker>\n          <httpd:name>http://127.0.0.1:9001</httpd:name>\n          <httpd:loadfactor>1.00</httpd:loadfactor>\n          <httpd:status>Init Drn Ok </httpd:status>\n          <httpd:transferred>10</httpd:transferred>\n          <httpd:read>20</httpd:read>\n          <httpd:elected>3</httpd:elected>\n          <httpd:route>a</httpd:route>\n          <httpd:busy>1</httpd:busy>\n        </httpd:worker>\n      </httpd:workers>\n    </httpd:balancer>\n  </httpd:balancers>\n</httpd:manager>\n";
+        let b = parse(xml).unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].name, "balancer://app");
+        let m = &b[0].members[0];
+        assert_eq!(
+            (m.route.as_str(), m.url.as_str(), m.state, m.usable),
+            ("a", "http://127.0.0.1:9001", State::Draining, true)
+        );
+        assert_eq!((m.busy, m.elected, m.sent, m.received), (1, 3, 10, 20));
+        assert!(parse("<html>not it</html>").is_err());
+    }
+}
