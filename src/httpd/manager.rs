@@ -17,6 +17,10 @@ use serde::Serialize;
 #[serde(rename_all = "camelCase")]
 pub struct Balancer {
     pub name: String,
+    /// The token the manager wants with every change (its guard against forged
+    /// requests); kept out of the JSON, which may end up in logs.
+    #[serde(skip)]
+    pub nonce: Option<String>,
     pub members: Vec<MemberStatus>,
 }
 
@@ -227,7 +231,12 @@ fn parse(xml: &str) -> Result<Vec<Balancer>> {
                     }
                 })
                 .collect();
-            Ok(Balancer { name, members })
+            let nonce = tag(head, "nonce").map(unescape);
+            Ok(Balancer {
+                name,
+                nonce,
+                members,
+            })
         })
         .collect()
 }
@@ -248,10 +257,11 @@ mod tests {
 
     #[test]
     fn the_xml_view_gives_balancers_and_members() {
-        let xml = "<?xml version='1.0' encoding='UTF-8' ?>\n<httpd:manager xmlns:httpd='http://httpd.apache.org'>\n  <httpd:balancers>\n    <httpd:balancer>\n      <httpd:name>balancer://app</httpd:name>\n      <httpd:workers>\n        <httpd:worker>\n          <httpd:name>http://127.0.0.1:9001</httpd:name>\n          <httpd:loadfactor>1.00</httpd:loadfactor>\n          <httpd:status>Init Drn Ok </httpd:status>\n          <httpd:transferred>10</httpd:transferred>\n          <httpd:read>20</httpd:read>\n          <httpd:elected>3</httpd:elected>\n          <httpd:route>a</httpd:route>\n          <httpd:busy>1</httpd:busy>\n        </httpd:worker>\n      </httpd:workers>\n    </httpd:balancer>\n  </httpd:balancers>\n</httpd:manager>\n";
+        let xml = "<?xml version='1.0' encoding='UTF-8' ?>\n<httpd:manager xmlns:httpd='http://httpd.apache.org'>\n  <httpd:balancers>\n    <httpd:balancer>\n      <httpd:name>balancer://app</httpd:name>\n      <httpd:nonce>0b2c</httpd:nonce>\n      <httpd:workers>\n        <httpd:worker>\n          <httpd:name>http://127.0.0.1:9001</httpd:name>\n          <httpd:loadfactor>1.00</httpd:loadfactor>\n          <httpd:status>Init Drn Ok </httpd:status>\n          <httpd:transferred>10</httpd:transferred>\n          <httpd:read>20</httpd:read>\n          <httpd:elected>3</httpd:elected>\n          <httpd:route>a</httpd:route>\n          <httpd:busy>1</httpd:busy>\n        </httpd:worker>\n      </httpd:workers>\n    </httpd:balancer>\n  </httpd:balancers>\n</httpd:manager>\n";
         let b = parse(xml).unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].name, "balancer://app");
+        assert_eq!(b[0].nonce.as_deref(), Some("0b2c"));
         let m = &b[0].members[0];
         assert_eq!(
             (m.route.as_str(), m.url.as_str(), m.state, m.usable),
