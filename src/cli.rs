@@ -68,6 +68,23 @@ pub enum Command {
         2 a balancer has no usable member; 3 the manager could not be read. \
         Merge with --balancer-manager PATH to serve the manager.")]
     Status(StatusArgs),
+    /// Drain members: they keep their sticky sessions and get no new ones (in the file,
+    /// and with --manager in the running httpd too, without a restart).
+    #[command(after_help = "Examples:\n  \
+        modproxy drain hostA --file App.conf --manager http://127.0.0.1/balancer-manager\n  \
+        modproxy drain hostA --file App.conf        # the file only; takes effect at the next graceful restart\n\n\
+        The file change is `modproxy merge -balancer -o App.conf App.conf --drain hostA`, written \
+        atomically; with --manager the same state is set live through httpd's balancer manager, \
+        so no restart is needed and the next one keeps it.")]
+    Drain(StateArgs),
+    /// Disable members: they get no requests at all, sticky ones included.
+    #[command(after_help = "Examples:\n  \
+        modproxy disable hostA --file App.conf --manager http://127.0.0.1/balancer-manager")]
+    Disable(StateArgs),
+    /// Put drained or disabled members back into service.
+    #[command(after_help = "Examples:\n  \
+        modproxy enable hostA --file App.conf --manager http://127.0.0.1/balancer-manager")]
+    Enable(StateArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         modproxy completions bash > /etc/bash_completion.d/modproxy\n  \
@@ -246,6 +263,26 @@ pub struct StatusArgs {
     /// A table for people, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The routes of the members to change (every app's member with that route).
+    #[arg(required = true, value_name = "ROUTE", value_parser = parse_with(Route::new))]
+    pub routes: Vec<Route>,
+
+    /// The merged file to change (written atomically).
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Also change the running httpd through its balancer manager at URL
+    /// (http://HOST[:PORT]/PATH), without a restart.
+    #[arg(long, value_name = "URL")]
+    pub manager: Option<String>,
+
+    /// Use templates from DIR, as the file was made with (see merge --templates).
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,11 +6,12 @@ use anyhow::{Context, Result};
 
 use crate::app_config;
 use crate::cli::{
-    CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs, StatusArgs, StatusFormat,
+    CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs, StateArgs, StatusArgs, StatusFormat,
 };
 use crate::cluster::{self, Cluster, Sourced};
 use crate::detect;
 use crate::httpd::{self, manager::State};
+pub use crate::model::AdminState;
 use crate::model::{HttpStatus, Member};
 use crate::output::Target;
 use crate::records;
@@ -353,6 +354,58 @@ fn status_table(balancers: &[httpd::manager::Balancer]) -> String {
         }
     }
     out
+}
+
+/// `modproxy drain|disable|enable ROUTE... --file FILE [--manager URL]`: the members'
+/// state in the file (what `merge -balancer -o FILE FILE --drain ROUTE` does), and with
+/// `--manager` in the running httpd too, so that no restart is needed.
+pub fn set_state(args: StateArgs, state: AdminState) -> Result<()> {
+    let mut flags = StateFlags::default();
+    match state {
+        AdminState::Drain => flags.drain = args.routes.clone(),
+        AdminState::Disabled => flags.disable = args.routes.clone(),
+        AdminState::Active => flags.enable = args.routes.clone(),
+    }
+    merge(MergeArgs {
+        out: OutputArgs {
+            output: Some(args.file.clone()),
+            templates: args.templates.clone(),
+            format: Format::Conf,
+            preserve_host: false,
+            no_forwarded_headers: false,
+        },
+        balancer: true,
+        lbmethod: None,
+        reset: Vec::new(),
+        drain: flags.drain,
+        disable: flags.disable,
+        enable: flags.enable,
+        balancer_manager: None,
+        manager_allow: Vec::new(),
+        connection_timeout: None,
+        retry: None,
+        timeout: None,
+        failontimeout: None,
+        failonstatus: None,
+        inputs: vec![args.file.clone()],
+    })?;
+    if let Some(url) = &args.manager {
+        let changed = httpd::manager::set_state(url, &args.routes, state).with_context(|| {
+            format!(
+                "{} is changed, but the running httpd may not be; a graceful restart applies the file",
+                args.file.display()
+            )
+        })?;
+        eprintln!(
+            "set {changed} member(s) to {} in the running httpd through {url}",
+            match state {
+                AdminState::Active => "active",
+                AdminState::Drain => "draining",
+                AdminState::Disabled => "disabled",
+            }
+        );
+    }
+    Ok(())
 }
 
 /// `modproxy check`: the installed httpd's verdict on a file.

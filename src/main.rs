@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use modproxy::cli::{Cli, Command, normalize_args};
-use modproxy::commands;
+use modproxy::commands::{self, AdminState};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(normalize_args(std::env::args_os()));
@@ -12,6 +12,9 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate(args),
         Command::Merge(args) => commands::merge(args),
         Command::Check(args) => commands::check(args),
+        Command::Drain(args) => commands::set_state(args, AdminState::Drain),
+        Command::Disable(args) => commands::set_state(args, AdminState::Disabled),
+        Command::Enable(args) => commands::set_state(args, AdminState::Active),
         // Monitoring systems read status's own exit codes; 3 is "unknown".
         Command::Status(args) => {
             return match commands::status(args) {

@@ -12,6 +12,7 @@ mod failure_modes;
 mod faults;
 mod fuzz_regressions;
 mod golden;
+mod live_state;
 mod production;
 mod properties;
 mod scale;

@@ -1,5 +1,6 @@
 //! A client for a running httpd's balancer manager: reads its XML view (`?xml=1`) into
-//! balancers and their members' states, as `modproxy status` shows them.
+//! balancers and their members' states, as `modproxy status` shows them, and changes a
+//! member's state live, as `modproxy drain|disable|enable --manager` do.
 //!
 //! The manager ignores every query parameter, `xml=1` included, unless the request
 //! carries a same-site `Referer` (its guard against cross-site requests), so every request
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
+
+use crate::model::{AdminState, Route};
 
 /// One balancer as the manager shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -96,13 +99,95 @@ impl State {
 
 /// Reads the balancers from the manager at `url` (`http://HOST:PORT/PATH`).
 pub fn read(url: &str) -> Result<Vec<Balancer>> {
-    let body = get(url)?;
+    let body = exchange(url, "GET", "?xml=1", "")?;
     parse(&body).with_context(|| format!("{url} does not look like httpd's balancer manager"))
 }
 
-/// `GET URL?xml=1` over HTTP/1.0 (so the body ends when the connection does), with the
-/// page itself as referer.
-fn get(url: &str) -> Result<String> {
+/// Sets the admin state of every member with one of `routes`, in every balancer, as the
+/// manager's own form does; then reads the manager again to see that it took. Returns how
+/// many members it changed.
+pub fn set_state(url: &str, routes: &[Route], state: AdminState) -> Result<usize> {
+    let balancers = read(url)?;
+    let (drain, disable) = match state {
+        AdminState::Active => (0, 0),
+        AdminState::Drain => (1, 0),
+        AdminState::Disabled => (0, 1),
+    };
+    let mut targets = Vec::new();
+    for route in routes {
+        let before = targets.len();
+        for b in &balancers {
+            for m in b.members.iter().filter(|m| m.route == route.as_str()) {
+                targets.push((b, m));
+            }
+        }
+        if targets.len() == before {
+            let known: std::collections::BTreeSet<&str> = balancers
+                .iter()
+                .flat_map(|b| b.members.iter().map(|m| m.route.as_str()))
+                .collect();
+            bail!(
+                "the running httpd has no member with route {route} (its routes: {}); is it running the file you changed?",
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    for (b, m) in &targets {
+        let name = b.name.strip_prefix("balancer://").unwrap_or(&b.name);
+        let nonce = b.nonce.as_deref().ok_or_else(|| {
+            anyhow!("{url} shows no nonce for {}; httpd 2.4 writes one unless the manager is configured with nonce=None, which modproxy never writes", b.name)
+        })?;
+        let form = format!(
+            "b={}&w={}&nonce={}&w_status_N={drain}&w_status_D={disable}",
+            form_value(name),
+            form_value(&m.url),
+            form_value(nonce)
+        );
+        exchange(url, "POST", "", &form)?;
+    }
+    let after = read(url)?;
+    for (b, m) in &targets {
+        let now = after
+            .iter()
+            .filter(|a| a.name == b.name)
+            .flat_map(|a| &a.members)
+            .find(|a| a.url == m.url);
+        let took = now.is_some_and(|n| {
+            let has = |w: &str| n.flags.split_whitespace().any(|f| f == w);
+            has("Drn") == (drain == 1) && has("Dis") == (disable == 1)
+        });
+        if !took {
+            bail!(
+                "{url} did not take the change for {} in {} (it shows {:?}); is this machine allowed to use the manager?",
+                m.url,
+                b.name,
+                now.map(|n| n.flags.as_str()).unwrap_or("no such member")
+            );
+        }
+    }
+    Ok(targets.len())
+}
+
+/// A form value: the manager unescapes each value twice, so `%` is escaped twice and the
+/// form's own separators once.
+fn form_value(raw: &str) -> String {
+    let once: String = raw
+        .chars()
+        .map(|c| match c {
+            '%' => "%25".to_owned(),
+            '&' => "%26".to_owned(),
+            '=' => "%3D".to_owned(),
+            '+' => "%2B".to_owned(),
+            ' ' => "%20".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    once.replace('%', "%25")
+}
+
+/// One request to the manager page over HTTP/1.0 (so the body ends when the connection
+/// does), with the page itself as referer; returns the body of a 200 answer.
+fn exchange(url: &str, method: &str, query: &str, form: &str) -> Result<String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         anyhow!("manager URL {url:?} must start with http:// (the balancer manager is reached over plain HTTP, e.g. http://127.0.0.1/balancer-manager)")
     })?;
@@ -130,10 +215,18 @@ fn get(url: &str) -> Result<String> {
     })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let request = format!(
-        "GET {path}?xml=1 HTTP/1.0\r\nHost: {authority}\r\nReferer: http://{authority}{path}\r\nUser-Agent: modproxy/{}\r\n\r\n",
+    let mut request = format!(
+        "{method} {path}{query} HTTP/1.0\r\nHost: {authority}\r\nReferer: http://{authority}{path}\r\nUser-Agent: modproxy/{}\r\n",
         env!("CARGO_PKG_VERSION")
     );
+    if method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
+            form.len()
+        ));
+    }
+    request.push_str("\r\n");
+    request.push_str(form);
     stream
         .write_all(request.as_bytes())
         .with_context(|| format!("cannot send the request to {authority}"))?;
