@@ -68,6 +68,20 @@ pub enum Command {
         2 a balancer has no usable member; 3 the manager could not be read. \
         Merge with --balancer-manager PATH to serve the manager.")]
     Status(StatusArgs),
+    /// Merge and install into a live httpd safely: check, keep the previous file, reload
+    /// gracefully, verify, and roll back on any failure.
+    #[command(after_help = "Examples:\n  \
+        modproxy apply -balancer -o /etc/apache2/conf-available/app.conf /etc/apache2/conf-available/app.conf hostC.conf\n  \
+        modproxy apply -balancer --dry-run -o app.conf app.conf hostC.conf          # show the change only\n  \
+        modproxy apply -balancer -o app.conf app.conf hostC.conf --probe http://127.0.0.1/app/health\n\n\
+        Same inputs and flags as merge. Steps: merge; print what changes (+ added, - removed, ~ changed); \
+        refuse a change that leaves an app with no active member or removes more than half of its \
+        members (--force to allow); check the result with the installed httpd (as check --start); \
+        keep the previous file as FILE.previous; install the new one atomically; reload \
+        (--reload CMD, default: apachectl graceful or apache2ctl graceful); with --probe, wait up \
+        to 5 s for a 2xx. If the reload or the probe fails, the previous file is put back and \
+        httpd reloaded again, and apply exits 1 saying so.")]
+    Apply(ApplyArgs),
     /// Drain members: they keep their sticky sessions and get no new ones (in the file,
     /// and with --manager in the running httpd too, without a restart).
     #[command(after_help = "Examples:\n  \
@@ -263,6 +277,29 @@ pub struct StatusArgs {
     /// A table for people, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub merge: MergeArgs,
+
+    /// The command that reloads httpd gracefully (run with sh -c).
+    #[arg(long, value_name = "CMD")]
+    pub reload: Option<String>,
+
+    /// After the reload, this URL must answer 2xx within 5 s (http:// only).
+    #[arg(long, value_name = "URL")]
+    pub probe: Option<String>,
+
+    /// Show what would change, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply even a change that leaves an app without an active member or removes more
+    /// than half of an app's members.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,7 +85,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         settings,
         keep_settings: false,
     };
-    write_output(&args.out, &target, &hb, &clusters, &opts)?;
+    target.write(&rendered(&args.out, &hb, &clusters, &opts)?)?;
     eprintln!("{summary}");
     eprintln!("{meaning}");
     Ok(())
@@ -125,6 +125,22 @@ fn failure_handling(m: &Member) -> String {
 pub fn merge(args: MergeArgs) -> Result<()> {
     let target = Target::from_arg(args.out.output.as_deref());
     target.check()?;
+    let merged = build_merge(&args)?;
+    target.write(&merged.text)?;
+    eprintln!("wrote {}: {}", target.describe(), merged.summary);
+    Ok(())
+}
+
+/// A merged config, made but not written yet.
+pub(crate) struct Merged {
+    pub text: String,
+    pub clusters: Vec<Cluster>,
+    /// `N balancer(s), M member(s): app at /path (n), ...`
+    pub summary: String,
+}
+
+/// What `merge` makes of its inputs and flags (shared with `apply`).
+pub(crate) fn build_merge(args: &MergeArgs) -> Result<Merged> {
     let hb = render::registry(args.out.templates.as_deref())?;
     // Everything is read before anything is written, so an input may also be the output.
     let mut members = Vec::new();
@@ -136,7 +152,7 @@ pub fn merge(args: MergeArgs) -> Result<()> {
     }
     let settings = Settings::merged(
         kept.iter().map(|(source, s)| (source.as_str(), s)),
-        merge_settings(&args),
+        merge_settings(args),
         &args.reset,
     )?;
     states::apply(
@@ -165,10 +181,9 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         settings,
         keep_settings: true,
     };
-    write_output(&args.out, &target, &hb, &clusters, &opts)?;
-    eprintln!(
-        "wrote {}: {} {}, {member_count} member(s): {}",
-        target.describe(),
+    let text = rendered(&args.out, &hb, &clusters, &opts)?;
+    let summary = format!(
+        "{} {}, {member_count} member(s): {}",
         clusters.len(),
         if args.balancer {
             "balancer(s)"
@@ -177,7 +192,11 @@ pub fn merge(args: MergeArgs) -> Result<()> {
         },
         apps.join(", ")
     );
-    Ok(())
+    Ok(Merged {
+        text,
+        clusters,
+        summary,
+    })
 }
 
 /// The file-level settings the output flags give (`generate` and `merge`).
@@ -254,18 +273,16 @@ fn command_line(command: &str, balance: bool, s: &Settings) -> String {
     line
 }
 
-fn write_output(
+fn rendered(
     out: &OutputArgs,
-    target: &Target,
     hb: &handlebars::Handlebars<'_>,
     clusters: &[Cluster],
     opts: &Options,
-) -> Result<()> {
-    let text = match out.format {
-        Format::Conf => render::render(hb, clusters, opts)?,
-        Format::Json => render::render_json(clusters, opts)?,
-    };
-    target.write(&text)
+) -> Result<String> {
+    match out.format {
+        Format::Conf => render::render(hb, clusters, opts),
+        Format::Json => render::render_json(clusters, opts),
+    }
 }
 
 /// `status`'s exit codes, as monitoring plugins use them.

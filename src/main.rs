@@ -12,6 +12,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => commands::generate(args),
         Command::Merge(args) => commands::merge(args),
         Command::Check(args) => commands::check(args),
+        Command::Apply(args) => modproxy::apply::apply(args),
         Command::Drain(args) => commands::set_state(args, AdminState::Drain),
         Command::Disable(args) => commands::set_state(args, AdminState::Disabled),
         Command::Enable(args) => commands::set_state(args, AdminState::Active),

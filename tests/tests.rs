@@ -5,6 +5,7 @@
 mod support;
 
 mod apache;
+mod apply;
 mod check;
 mod cli;
 mod errors;

@@ -6,12 +6,10 @@
 //! carries a same-site `Referer` (its guard against cross-site requests), so every request
 //! names the manager page itself as its referer.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
-
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
+
+use super::client;
 
 use crate::model::{AdminState, Route};
 
@@ -185,67 +183,15 @@ fn form_value(raw: &str) -> String {
     once.replace('%', "%25")
 }
 
-/// One request to the manager page over HTTP/1.0 (so the body ends when the connection
-/// does), with the page itself as referer; returns the body of a 200 answer.
+/// One request to the manager page; the body of a 200 answer.
 fn exchange(url: &str, method: &str, query: &str, form: &str) -> Result<String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        anyhow!("manager URL {url:?} must start with http:// (the balancer manager is reached over plain HTTP, e.g. http://127.0.0.1/balancer-manager)")
-    })?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    if authority.is_empty() || authority.contains(['@', ' ']) || path.contains([' ', '?', '#']) {
-        bail!("manager URL {url:?} is not a plain http://HOST[:PORT]/PATH");
-    }
-    let with_port = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    let timeout = Duration::from_secs(5);
-    let addr = with_port
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {authority}"))?
-        .next()
-        .ok_or_else(|| anyhow!("{authority} has no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).with_context(|| {
-        format!("cannot connect to {authority}; is httpd running, and is the manager URL right?")
-    })?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let mut request = format!(
-        "{method} {path}{query} HTTP/1.0\r\nHost: {authority}\r\nReferer: http://{authority}{path}\r\nUser-Agent: modproxy/{}\r\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    if method == "POST" {
-        request.push_str(&format!(
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-            form.len()
-        ));
-    }
-    request.push_str("\r\n");
-    request.push_str(form);
-    stream
-        .write_all(request.as_bytes())
-        .with_context(|| format!("cannot send the request to {authority}"))?;
-    let mut raw = Vec::new();
-    stream
-        .take(16 * 1024 * 1024)
-        .read_to_end(&mut raw)
-        .with_context(|| format!("cannot read the answer from {authority}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("{url} sent no HTTP answer"))?;
-    let status = head.split_whitespace().nth(1).unwrap_or("");
+    let (status, body) = client::request(url, method, query, form)?;
     match status {
-        "200" => Ok(body.to_owned()),
-        "403" => bail!(
+        200 => Ok(body),
+        403 => bail!(
             "{url} refused this machine (403): the manager only answers the addresses in its Require line (--manager-allow)"
         ),
-        "404" => {
+        404 => {
             bail!("{url} is not there (404); give the --balancer-manager path of the merged file")
         }
         other => bail!("{url} answered {other}; expected the balancer manager's page"),

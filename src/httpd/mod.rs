@@ -1,8 +1,9 @@
 //! Apache httpd itself: the installed one, run against one config file (finding it,
 //! `install`; the wrapper config that loads the file, `wrapper`; a started server,
 //! `running`), used by `modproxy check` and the tests; and a running one's balancer
-//! manager (`manager`), read by `modproxy status`.
+//! manager (`manager`, over `client`), read by `modproxy status` and the state commands.
 
+pub mod client;
 mod install;
 pub mod manager;
 mod running;

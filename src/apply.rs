@@ -1,0 +1,274 @@
+//! `modproxy apply`: the safe way to change a live proxy. Merge (as `merge` does), show
+//! what changes, refuse a change that would leave an app without an active member or take
+//! away more than half of its members, check the result with the real httpd, keep the
+//! previous file, install the new one atomically, reload httpd gracefully and verify; on
+//! any failure after the install, put the previous file back and reload again.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{ApplyArgs, Format};
+use crate::cluster::Cluster;
+use crate::commands::build_merge;
+use crate::httpd::{self, client};
+use crate::model::{AdminState, Member};
+use crate::output::Target;
+use crate::records;
+
+/// A member as `apply` compares them: app and route.
+type Key = (String, String);
+
+/// What changes between the installed file and the new one, in words, one line each.
+fn changes(old: &[Member], new: &[Member]) -> Vec<String> {
+    let key = |m: &Member| (m.name.to_string(), m.route.to_string());
+    let old: BTreeMap<Key, &Member> = old.iter().map(|m| (key(m), m)).collect();
+    let new: BTreeMap<Key, &Member> = new.iter().map(|m| (key(m), m)).collect();
+    let mut out = Vec::new();
+    for (k, m) in &new {
+        match old.get(k) {
+            None => out.push(format!("+ {} member {} ({})", k.0, k.1, m.url())),
+            Some(o) => {
+                if o.url() != m.url() {
+                    out.push(format!(
+                        "~ {} member {}: {} -> {}",
+                        k.0,
+                        k.1,
+                        o.url(),
+                        m.url()
+                    ));
+                }
+                if o.admin_state != m.admin_state {
+                    out.push(format!(
+                        "~ {} member {}: {:?} -> {:?}",
+                        k.0, k.1, o.admin_state, m.admin_state
+                    ));
+                }
+                if o.load_factor != m.load_factor {
+                    out.push(format!(
+                        "~ {} member {}: load factor {} -> {}",
+                        k.0,
+                        k.1,
+                        o.load_factor.get(),
+                        m.load_factor.get()
+                    ));
+                }
+            }
+        }
+    }
+    for (k, m) in &old {
+        if !new.contains_key(k) {
+            out.push(format!("- {} member {} ({})", k.0, k.1, m.url()));
+        }
+    }
+    out
+}
+
+/// The guards: every app keeps an active member, and none loses more than half of its
+/// members at once.
+fn guard(old: &[Member], clusters: &[Cluster]) -> Result<()> {
+    for c in clusters {
+        if !c
+            .members
+            .iter()
+            .any(|m| m.member.admin_state == AdminState::Active)
+        {
+            bail!(
+                "app {} would have no active member (all drained or disabled); enable one, or pass --force",
+                c.name
+            );
+        }
+    }
+    let mut before: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for m in old {
+        before
+            .entry(m.name.key())
+            .or_default()
+            .push(m.route.as_str());
+    }
+    for (app, routes) in before {
+        let kept = clusters
+            .iter()
+            .filter(|c| c.name.key() == app)
+            .flat_map(|c| &c.members)
+            .filter(|m| routes.contains(&m.member.route.as_str()))
+            .count();
+        let removed = routes.len() - kept;
+        if removed * 2 > routes.len() {
+            bail!(
+                "app {app} would lose {removed} of its {} members at once; if that is meant, pass --force",
+                routes.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `apachectl graceful` or `apache2ctl graceful`, whichever is on the PATH.
+fn default_reload() -> Result<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["apachectl", "apache2ctl"] {
+        if std::env::split_paths(&path).any(|d| d.join(name).is_file()) {
+            return Ok(format!("{name} graceful"));
+        }
+    }
+    bail!(
+        "neither apachectl nor apache2ctl is on the PATH; give the command that reloads httpd gracefully with --reload CMD"
+    )
+}
+
+fn run_reload(cmd: &str) -> Result<()> {
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .with_context(|| format!("cannot run the reload command {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "the reload command {cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Polls `url` until it answers 2xx, for up to 5 s.
+fn probe(url: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match client::request(url, "GET", "", "") {
+            Ok((status, _)) if (200..300).contains(&status) => return Ok(()),
+            Ok((status, _)) => last = format!("answered {status}"),
+            Err(e) => last = format!("{e:#}"),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("the probe {url} did not answer 2xx within 5 s (last: {last})")
+}
+
+/// The file beside `target` that keeps the previous config.
+fn previous_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap_or_default().to_owned();
+    name.push(".previous");
+    target.with_file_name(name)
+}
+
+pub fn apply(args: ApplyArgs) -> Result<()> {
+    let merge = &args.merge;
+    let Some(target_path) = merge.out.output.clone().filter(|p| p.as_os_str() != "-") else {
+        bail!("apply needs the live file to change: -o /etc/apache2/conf-available/app.conf");
+    };
+    if merge.out.format != Format::Conf {
+        bail!("apply installs Apache config; --format json is for merge");
+    }
+    let target = Target::from_arg(Some(&target_path));
+    target.check()?;
+    let merged = build_merge(merge)?;
+    let old_text = match std::fs::read_to_string(&target_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", target_path.display())),
+    };
+    let old_members: Vec<Member> = match &old_text {
+        Some(t) => records::parse(t, &target_path.display().to_string())?
+            .members
+            .into_iter()
+            .map(|s| s.member)
+            .collect(),
+        None => Vec::new(),
+    };
+    let new_members: Vec<Member> = merged
+        .clusters
+        .iter()
+        .flat_map(|c| c.members.iter().map(|m| m.member.clone()))
+        .collect();
+    let changed = changes(&old_members, &new_members);
+    let same = old_text.as_deref() == Some(merged.text.as_str());
+    if same {
+        eprintln!("{}: no change", target_path.display());
+    } else if changed.is_empty() {
+        eprintln!(
+            "{}: settings or text change, no member changes",
+            target_path.display()
+        );
+    } else {
+        for line in &changed {
+            eprintln!("{line}");
+        }
+    }
+    if args.dry_run || same {
+        return Ok(());
+    }
+    if !args.force {
+        guard(&old_members, &merged.clusters)?;
+    }
+    let reload = match &args.reload {
+        Some(cmd) => cmd.clone(),
+        None => default_reload()?,
+    };
+
+    // httpd's own verdict on the new file, before anything is installed.
+    let candidate = tempfile::Builder::new()
+        .prefix("modproxy-apply-")
+        .suffix(".conf")
+        .tempfile()
+        .context("cannot create a temp file to check the new config")?;
+    std::fs::write(candidate.path(), &merged.text)
+        .context("cannot write the new config to check it")?;
+    let install = httpd::Installation::find()?;
+    let wrapper = httpd::Wrapper::new(&install, candidate.path())?;
+    wrapper
+        .syntax_check()
+        .context("httpd rejects the new config; nothing was installed")?;
+    wrapper
+        .start()
+        .context("httpd does not start with the new config; nothing was installed")?
+        .stop();
+
+    if let Some(old) = &old_text {
+        Target::from_arg(Some(&previous_path(&target_path)))
+            .write(old)
+            .context("cannot keep the previous config; nothing was installed")?;
+    }
+    target.write(&merged.text)?;
+    let verified = run_reload(&reload).and_then(|()| match &args.probe {
+        Some(url) => probe(url),
+        None => Ok(()),
+    });
+    if let Err(failure) = verified {
+        let restored = match &old_text {
+            Some(old) => target.write(old),
+            None => std::fs::remove_file(&target_path)
+                .with_context(|| format!("cannot remove {}", target_path.display())),
+        };
+        let file = target_path.display();
+        return Err(match restored {
+            Err(e) => failure.context(format!(
+                "the new config failed, and putting the previous one back failed too ({e:#}); {file} may hold the new config: check it now"
+            )),
+            Ok(()) => match run_reload(&reload) {
+                Ok(()) => failure.context(format!(
+                    "the new config failed; the previous config of {file} is back in place and httpd reloaded it"
+                )),
+                Err(e) => failure.context(format!(
+                    "the new config failed; the previous config of {file} is back in place, but reloading it failed too ({e:#}): httpd serves what it loaded last"
+                )),
+            },
+        });
+    }
+    eprintln!(
+        "applied {}: {}{}",
+        target_path.display(),
+        merged.summary,
+        if args.probe.is_some() {
+            "; the probe answers"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
