@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::support::Test;
 use crate::support::cluster::{App, wait_for_route};
 use crate::support::httpd::{Running, get};
-use crate::support::load::Load;
+use crate::support::load::{Load, keepalive_outcome};
 
 const JSON: &str = r#"{"name":"app","contextRoot":"/app"}"#;
 
@@ -180,4 +180,26 @@ fn apply_guards_against_emptying_an_app_and_shows_dry_runs() {
         before,
         "neither a refusal nor a dry run writes"
     );
+}
+
+#[test]
+fn apply_under_keepalive_clients_drops_no_more_than_a_graceful_restart_can() {
+    let mut app = App::new(JSON, &["a", "b"], None);
+    let httpd = app.start();
+    let plain = keepalive_outcome(httpd.addr(), || httpd.graceful().unwrap());
+    let c = app.add_host("c", None);
+    let applied = keepalive_outcome(httpd.addr(), || {
+        Test::at(app.dir.path())
+            .args(["apply", "-balancer", "-o", "App.conf", "App.conf", &c])
+            .args(["--reload", &reload_cmd(&httpd)])
+            .run();
+    });
+    eprintln!(
+        "16 keep-alive clients: plain graceful restart {} requests, {} failed; apply {} requests, {} failed",
+        plain.0, plain.1, applied.0, applied.1
+    );
+    // A graceful restart closes each kept-alive connection at most once, which can cost
+    // the request on it; apply adds nothing to that (its check runs on another httpd).
+    assert!(applied.1 <= 16, "{applied:?}");
+    wait_for_route(&httpd, "/app/", "c", Duration::from_secs(5));
 }

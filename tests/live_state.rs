@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::support::Test;
 use crate::support::cluster::{App, wait_for_route};
 use crate::support::httpd::Running;
-use crate::support::load::{Load, Sample};
+use crate::support::load::{Load, Sample, keepalive_outcome};
 
 const JSON: &str = r#"{"name":"app","contextRoot":"/app","sessionAffinity":"proxy-cookie"}"#;
 
@@ -101,6 +101,40 @@ fn a_live_drain_loses_no_request_and_keeps_sticky_users() {
         "drain by re-merge and graceful: {} requests, {failed} failed",
         samples.len()
     );
+
+    // And with 16 keep-alive clients, which a graceful restart can cut off.
+    Test::at(&dir)
+        .args(["enable", "b", "--file", "App.conf", "--manager", &url])
+        .run();
+    httpd.graceful().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let live = keepalive_outcome(httpd.addr(), || {
+        Test::at(&dir)
+            .args(["drain", "b", "--file", "App.conf", "--manager", &url])
+            .run();
+    });
+    Test::at(&dir)
+        .args(["enable", "b", "--file", "App.conf", "--manager", &url])
+        .run();
+    let reloaded = keepalive_outcome(httpd.addr(), || {
+        Test::at(&dir)
+            .args([
+                "merge",
+                "-balancer",
+                "-o",
+                "App.conf",
+                "App.conf",
+                "--drain",
+                "b",
+            ])
+            .run();
+        httpd.graceful().unwrap();
+    });
+    eprintln!(
+        "16 keep-alive clients: live drain {} requests, {} failed; re-merge and graceful {} requests, {} failed",
+        live.0, live.1, reloaded.0, reloaded.1
+    );
+    assert_eq!(live.1, 0, "a live drain loses nothing: {live:?}");
 }
 
 #[test]

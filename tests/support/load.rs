@@ -3,7 +3,7 @@
 //! that a hung one delays nobody else) and one sticky user (one request after another with
 //! a route cookie). The failure tests and the failover benchmark both use it.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -110,6 +110,51 @@ impl Load {
         }
     }
 
+    /// `connections` clients that each keep one connection open and send a request every
+    /// `pause` (browsers, API clients): a graceful restart closes idle kept-alive
+    /// connections, which is what a new-connection-per-request load cannot see. A request
+    /// whose connection is closed under it counts as failed (a client that retries it may
+    /// not notice); the client then opens a new connection.
+    pub fn keepalive(addr: SocketAddr, path: &str, connections: usize, pause: Duration) -> Self {
+        let started = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..connections)
+            .map(|_| {
+                let (stop, samples, path) = (stop.clone(), samples.clone(), path.to_owned());
+                std::thread::spawn(move || {
+                    let mut conn: Option<BufReader<TcpStream>> = None;
+                    while !stop.load(Ordering::Relaxed) {
+                        let start = started.elapsed();
+                        let sent = Instant::now();
+                        let answer = keepalive_exchange(&mut conn, addr, &path);
+                        if answer.is_err() {
+                            conn = None;
+                        }
+                        let (status, route) = match answer {
+                            Ok((s, r)) => (Some(s), r),
+                            Err(_) => (None, None),
+                        };
+                        lock(&samples).push(Sample {
+                            start,
+                            latency: sent.elapsed(),
+                            status,
+                            route,
+                            sticky: false,
+                        });
+                        std::thread::sleep(pause);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            started,
+            stop,
+            samples,
+            threads,
+        }
+    }
+
     /// Time since the load started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -173,6 +218,72 @@ fn exchange(addr: SocketAddr, path: &str, cookie: Option<&str>, origin: Instant)
         route,
         sticky: cookie.is_some(),
     }
+}
+
+/// Runs `change` 1 s into traffic from 16 keep-alive clients (a request every 10 ms each)
+/// and 1.5 s after it; returns how many requests were sent and how many failed.
+pub fn keepalive_outcome(addr: SocketAddr, change: impl FnOnce()) -> (usize, usize) {
+    let load = Load::keepalive(addr, "/app/", 16, Duration::from_millis(10));
+    std::thread::sleep(Duration::from_secs(1));
+    change();
+    std::thread::sleep(Duration::from_millis(1500));
+    let samples = load.finish();
+    let failed = samples.iter().filter(|s| !s.ok()).count();
+    (samples.len(), failed)
+}
+
+/// One GET on the kept connection (opening one if there is none); closes it when the
+/// server says so.
+fn keepalive_exchange(
+    conn: &mut Option<BufReader<TcpStream>>,
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<(u16, Option<String>)> {
+    if conn.is_none() {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        *conn = Some(BufReader::new(stream));
+    }
+    let reader = conn.as_mut().expect("connected just above");
+    reader
+        .get_mut()
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or(std::io::ErrorKind::InvalidData)?;
+    let (mut length, mut close, mut route) = (0usize, false, None);
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = h.split_once(':') {
+            let value = value.trim();
+            match name.to_ascii_lowercase().as_str() {
+                "content-length" => length = value.parse().unwrap_or(0),
+                "connection" => close = value.eq_ignore_ascii_case("close"),
+                "x-route" => route = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    if close {
+        *conn = None;
+    }
+    Ok((status, route))
 }
 
 /// What one group of requests (the many users, or the sticky one) saw.
