@@ -150,6 +150,31 @@ fn probe(url: &str) -> Result<()> {
     bail!("the probe {url} did not answer 2xx within 5 s (last: {last})")
 }
 
+/// The name a2enconf knows `target` by, when it is a `.conf` in a `conf-available` folder.
+fn conf_available_name(target: &Path) -> Option<String> {
+    let folder = target.parent()?.file_name()?;
+    let stem = target.file_stem()?.to_str()?;
+    (folder == "conf-available" && target.extension()? == "conf").then(|| stem.to_owned())
+}
+
+/// Runs one of Debian's a2enmod family quietly with `names`.
+fn run_tool(tool: &str, names: &[&str]) -> Result<()> {
+    let out = Command::new(tool)
+        .arg("-q")
+        .args(names)
+        .output()
+        .with_context(|| format!("cannot run {tool} (Debian/Ubuntu's apache2 package has it)"))?;
+    if !out.status.success() {
+        bail!(
+            "{tool} {} failed ({}): {}",
+            names.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// The file beside `target` that keeps the previous config.
 fn previous_path(target: &Path) -> PathBuf {
     let mut name = target.file_name().unwrap_or_default().to_owned();
@@ -229,21 +254,47 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
         .context("httpd does not start with the new config; nothing was installed")?
         .stop();
 
+    // Debian: what the file needs, enabled before it is installed.
+    let conf_name = args
+        .enable_modules
+        .then(|| conf_available_name(&target_path))
+        .flatten();
+    if args.enable_modules {
+        run_tool("a2enmod", &merged.a2enmod)
+            .context("cannot enable the modules the new config needs; nothing was installed")?;
+    }
+
     if let Some(old) = &old_text {
         Target::from_arg(Some(&previous_path(&target_path)))
             .write(old)
             .context("cannot keep the previous config; nothing was installed")?;
     }
     target.write(&merged.text)?;
-    let verified = run_reload(&reload).and_then(|()| match &args.probe {
-        Some(url) => probe(url),
-        None => Ok(()),
-    });
+    let enabled_conf = match &conf_name {
+        Some(name) => run_tool("a2enconf", &[name.as_str()]).map(|()| true),
+        None => Ok(false),
+    };
+    let conf_linked = matches!(enabled_conf, Ok(true));
+    let verified = enabled_conf
+        .and_then(|_| run_reload(&reload))
+        .and_then(|()| match &args.probe {
+            Some(url) => probe(url),
+            None => Ok(()),
+        });
     if let Err(failure) = verified {
         let restored = match &old_text {
             Some(old) => target.write(old),
-            None => std::fs::remove_file(&target_path)
-                .with_context(|| format!("cannot remove {}", target_path.display())),
+            None => {
+                // A new file goes away again, and so does the link a2enconf made for it.
+                let disabled = match &conf_name {
+                    Some(name) if conf_linked => run_tool("a2disconf", &[name.as_str()]),
+                    _ => Ok(()),
+                };
+                disabled.and_then(|()| {
+                    std::fs::remove_file(&target_path)
+                        .with_context(|| format!("cannot remove {}", target_path.display()))
+                })
+            }
         };
         let file = target_path.display();
         return Err(match restored {

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::model::{
-    AppName, Cidr, ContextRoot, Host, HttpStatus, LbMethod, Port, Route, Scheme, Seconds,
+    AppName, Cidr, ContextRoot, Host, HttpStatus, LbMethod, Port, Route, RouteWeight, Scheme,
+    Seconds,
 };
 use crate::settings;
 
@@ -99,6 +100,11 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         modproxy enable hostA --file App.conf --manager http://127.0.0.1/balancer-manager")]
     Enable(StateArgs),
+    /// Change members' weights (load factors), in the file and with --manager live.
+    #[command(after_help = "Examples:\n  \
+        modproxy weight hostA=3 hostB=1 --file App.conf --manager http://127.0.0.1/balancer-manager\n\n\
+        The file change is `modproxy merge -balancer -o App.conf App.conf --loadfactor hostA=3`.")]
+    Weight(WeightArgs),
     /// Print a shell completion script.
     #[command(after_help = "Examples:\n  \
         modproxy completions bash > /etc/bash_completion.d/modproxy\n  \
@@ -217,6 +223,11 @@ pub struct MergeArgs {
     #[arg(long, value_name = "ROUTE", requires = "balancer", value_parser = parse_with(Route::new))]
     pub enable: Vec<Route>,
 
+    /// Give the member(s) with ROUTE load factor N (1-100; loadfactor=). Kept in the
+    /// output. Repeatable.
+    #[arg(long, value_name = "ROUTE=N", requires = "balancer", value_parser = parse_with(RouteWeight::parse))]
+    pub loadfactor: Vec<RouteWeight>,
+
     /// Serve httpd's balancer-manager page at PATH (only from this machine unless
     /// --manager-allow).
     #[arg(long, value_name = "PATH", requires = "balancer", value_parser = parse_with(ContextRoot::new))]
@@ -300,14 +311,26 @@ pub struct ApplyArgs {
     /// than half of an app's members.
     #[arg(long)]
     pub force: bool,
+
+    /// Debian/Ubuntu: enable the modules the file needs (a2enmod) before installing it,
+    /// and the file itself (a2enconf) when it is in conf-available.
+    #[arg(long)]
+    pub enable_modules: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct StateArgs {
-    /// The routes of the members to change (every app's member with that route).
-    #[arg(required = true, value_name = "ROUTE", value_parser = parse_with(Route::new))]
-    pub routes: Vec<Route>,
+pub struct WeightArgs {
+    /// ROUTE=N: the new load factor (1-100) of every app's member with that route.
+    #[arg(required = true, value_name = "ROUTE=N", value_parser = parse_with(RouteWeight::parse))]
+    pub weights: Vec<RouteWeight>,
 
+    #[command(flatten)]
+    pub target: LiveTarget,
+}
+
+/// The file to change and, optionally, the running httpd's balancer manager.
+#[derive(Debug, Args)]
+pub struct LiveTarget {
     /// The merged file to change (written atomically).
     #[arg(long, value_name = "FILE")]
     pub file: PathBuf,
@@ -320,6 +343,16 @@ pub struct StateArgs {
     /// Use templates from DIR, as the file was made with (see merge --templates).
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The routes of the members to change (every app's member with that route).
+    #[arg(required = true, value_name = "ROUTE", value_parser = parse_with(Route::new))]
+    pub routes: Vec<Route>,
+
+    #[command(flatten)]
+    pub target: LiveTarget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -6,13 +6,14 @@ use anyhow::{Context, Result};
 
 use crate::app_config;
 use crate::cli::{
-    CheckArgs, Format, GenerateArgs, MergeArgs, OutputArgs, StateArgs, StatusArgs, StatusFormat,
+    CheckArgs, Format, GenerateArgs, LiveTarget, MergeArgs, OutputArgs, StateArgs, StatusArgs,
+    StatusFormat, WeightArgs,
 };
 use crate::cluster::{self, Cluster, Sourced};
 use crate::detect;
-use crate::httpd::{self, manager::State};
+use crate::httpd::{self, manager::Change, manager::State};
 pub use crate::model::AdminState;
-use crate::model::{HttpStatus, Member};
+use crate::model::{HttpStatus, Member, Route};
 use crate::output::Target;
 use crate::records;
 use crate::render::{self, Options};
@@ -135,6 +136,8 @@ pub fn merge(args: MergeArgs) -> Result<()> {
 pub(crate) struct Merged {
     pub text: String,
     pub clusters: Vec<Cluster>,
+    /// The modules it needs, by Debian's a2enmod names.
+    pub a2enmod: Vec<&'static str>,
     /// `N balancer(s), M member(s): app at /path (n), ...`
     pub summary: String,
 }
@@ -161,6 +164,7 @@ pub(crate) fn build_merge(args: &MergeArgs) -> Result<Merged> {
             drain: args.drain.clone(),
             disable: args.disable.clone(),
             enable: args.enable.clone(),
+            weights: args.loadfactor.clone(),
         },
     )?;
     let clusters = cluster::clusters(members, args.balancer, &settings)?;
@@ -192,9 +196,11 @@ pub(crate) fn build_merge(args: &MergeArgs) -> Result<Merged> {
         },
         apps.join(", ")
     );
+    let a2enmod = render::a2enmod_names(&clusters, &opts);
     Ok(Merged {
         text,
         clusters,
+        a2enmod,
         summary,
     })
 }
@@ -383,10 +389,45 @@ pub fn set_state(args: StateArgs, state: AdminState) -> Result<()> {
         AdminState::Disabled => flags.disable = args.routes.clone(),
         AdminState::Active => flags.enable = args.routes.clone(),
     }
+    let changes: Vec<_> = args
+        .routes
+        .iter()
+        .map(|r| (r.clone(), Change::State(state)))
+        .collect();
+    let word = match state {
+        AdminState::Active => "active",
+        AdminState::Drain => "draining",
+        AdminState::Disabled => "disabled",
+    };
+    change_live(&args.target, flags, &changes, word)
+}
+
+/// `modproxy weight ROUTE=N... --file FILE [--manager URL]`: load factors, the same way.
+pub fn set_weight(args: WeightArgs) -> Result<()> {
+    let changes: Vec<_> = args
+        .weights
+        .iter()
+        .map(|w| (w.route.clone(), Change::LoadFactor(w.load_factor.get())))
+        .collect();
+    let flags = StateFlags {
+        weights: args.weights,
+        ..StateFlags::default()
+    };
+    change_live(&args.target, flags, &changes, "their new load factor")
+}
+
+/// Rewrites the file with `flags` (as `merge -balancer -o FILE FILE` with them), then
+/// makes the same `changes` in the running httpd if a manager is given.
+fn change_live(
+    target: &LiveTarget,
+    flags: StateFlags,
+    changes: &[(Route, Change)],
+    what: &str,
+) -> Result<()> {
     merge(MergeArgs {
         out: OutputArgs {
-            output: Some(args.file.clone()),
-            templates: args.templates.clone(),
+            output: Some(target.file.clone()),
+            templates: target.templates.clone(),
             format: Format::Conf,
             preserve_host: false,
             no_forwarded_headers: false,
@@ -397,6 +438,7 @@ pub fn set_state(args: StateArgs, state: AdminState) -> Result<()> {
         drain: flags.drain,
         disable: flags.disable,
         enable: flags.enable,
+        loadfactor: flags.weights,
         balancer_manager: None,
         manager_allow: Vec::new(),
         connection_timeout: None,
@@ -404,23 +446,16 @@ pub fn set_state(args: StateArgs, state: AdminState) -> Result<()> {
         timeout: None,
         failontimeout: None,
         failonstatus: None,
-        inputs: vec![args.file.clone()],
+        inputs: vec![target.file.clone()],
     })?;
-    if let Some(url) = &args.manager {
-        let changed = httpd::manager::set_state(url, &args.routes, state).with_context(|| {
+    if let Some(url) = &target.manager {
+        let changed = httpd::manager::change(url, changes).with_context(|| {
             format!(
                 "{} is changed, but the running httpd may not be; a graceful restart applies the file",
-                args.file.display()
+                target.file.display()
             )
         })?;
-        eprintln!(
-            "set {changed} member(s) to {} in the running httpd through {url}",
-            match state {
-                AdminState::Active => "active",
-                AdminState::Drain => "draining",
-                AdminState::Disabled => "disabled",
-            }
-        );
+        eprintln!("set {changed} member(s) to {what} in the running httpd through {url}");
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Drain(args) => commands::set_state(args, AdminState::Drain),
         Command::Disable(args) => commands::set_state(args, AdminState::Disabled),
         Command::Enable(args) => commands::set_state(args, AdminState::Active),
+        Command::Weight(args) => commands::set_weight(args),
         // Monitoring systems read status's own exit codes; 3 is "unknown".
         Command::Status(args) => {
             return match commands::status(args) {

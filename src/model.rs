@@ -426,6 +426,28 @@ impl HttpStatus {
     }
 }
 
+/// `ROUTE=N`: a new load factor for the members with that route (`--loadfactor`, `weight`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteWeight {
+    pub route: Route,
+    pub load_factor: LoadFactor,
+}
+
+impl RouteWeight {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let Some((route, n)) = raw.split_once('=') else {
+            bail!(
+                "{} is not ROUTE=N; give a route and its load factor, such as hostA=3",
+                shown(raw)
+            );
+        };
+        Ok(Self {
+            route: Route::new(route)?,
+            load_factor: LoadFactor::parse(n)?,
+        })
+    }
+}
+
 /// A member's state set by the admin with `merge --drain/--disable/--enable`; kept in the
 /// member's record so that a later merge does not silently put the host back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -276,6 +276,16 @@ pub fn render_json(clusters: &[Cluster], opts: &Options) -> Result<String> {
     Ok(text)
 }
 
+/// The modules the file needs, as Debian's `a2enmod` names them (those it can enable).
+pub fn a2enmod_names(clusters: &[Cluster], opts: &Options) -> Vec<&'static str> {
+    features(clusters, opts)
+        .modules()
+        .iter()
+        .filter(|m| m.a2enmod)
+        .map(|m| m.name)
+        .collect()
+}
+
 fn features(clusters: &[Cluster], opts: &Options) -> Features {
     Features::of(
         clusters,

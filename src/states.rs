@@ -1,19 +1,20 @@
-//! `merge --drain/--disable/--enable`: members' admin states by route, kept in each
-//! member's record so that a later merge does not silently put a host back.
+//! `merge --drain/--disable/--enable/--loadfactor`: members' admin states and weights by
+//! route, kept in each member's record so that a later merge does not silently undo them.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 
 use crate::cluster::Sourced;
-use crate::model::{AdminState, Route};
+use crate::model::{AdminState, Route, RouteWeight};
 
-/// The routes given to each of the three flags.
+/// The routes given to each of the three state flags, and the new weights.
 #[derive(Debug, Default)]
 pub struct StateFlags {
     pub drain: Vec<Route>,
     pub disable: Vec<Route>,
     pub enable: Vec<Route>,
+    pub weights: Vec<RouteWeight>,
 }
 
 /// Sets the admin state of the members whose route a flag names.
@@ -41,11 +42,23 @@ pub fn apply(members: &mut [Sourced], flags: &StateFlags) -> Result<()> {
             }
         }
     }
+    for w in &flags.weights {
+        if !members.iter().any(|m| m.member.route == w.route) {
+            bail!(
+                "--loadfactor {}={}: no member has that route",
+                w.route,
+                w.load_factor.get()
+            );
+        }
+    }
     for s in members.iter_mut() {
         for (routes, state, _) in &states {
             if routes.contains(&s.member.route) {
                 s.member.admin_state = *state;
             }
+        }
+        for w in flags.weights.iter().filter(|w| w.route == s.member.route) {
+            s.member.load_factor = w.load_factor;
         }
     }
     Ok(())

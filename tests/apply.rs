@@ -203,3 +203,91 @@ fn apply_under_keepalive_clients_drops_no_more_than_a_graceful_restart_can() {
     assert!(applied.1 <= 16, "{applied:?}");
     wait_for_route(&httpd, "/app/", "c", Duration::from_secs(5));
 }
+
+/// A sandboxed /etc/apache2 for Debian's a2enmod and a2enconf, which honour
+/// APACHE_CONFDIR: the real mods-available, and nothing enabled.
+fn sandboxed_etc() -> tempfile::TempDir {
+    let etc = crate::support::scratch();
+    for d in [
+        "mods-available",
+        "mods-enabled",
+        "conf-available",
+        "conf-enabled",
+        "state",
+    ] {
+        std::fs::create_dir_all(etc.path().join(d)).unwrap();
+    }
+    let real = std::path::Path::new("/etc/apache2");
+    let mods = std::fs::read_dir(real.join("mods-available")).unwrap_or_else(|e| {
+        panic!("this test needs Debian's apache2 (/etc/apache2/mods-available): {e}; scripts/test installs it")
+    });
+    for entry in mods {
+        let path = entry.unwrap().path();
+        std::fs::copy(
+            &path,
+            etc.path()
+                .join("mods-available")
+                .join(path.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    std::fs::copy(real.join("envvars"), etc.path().join("envvars")).unwrap();
+    etc
+}
+
+#[test]
+fn apply_enables_what_the_file_needs_on_debian() {
+    let app = App::new(JSON, &["a", "b"], None);
+    let etc = sandboxed_etc();
+    let target = etc.path().join("conf-available/app.conf");
+    let debian = |t: Test| {
+        t.env("APACHE_CONFDIR", etc.path())
+            .env("APACHE_STATE_DIRECTORY", etc.path().join("state"))
+    };
+    debian(Test::at(app.dir.path()))
+        .args([
+            "apply",
+            "-balancer",
+            "--enable-modules",
+            "--reload",
+            "true",
+            "-o",
+        ])
+        .arg(&target)
+        .arg("App.conf")
+        .run();
+    for module in [
+        "proxy",
+        "proxy_http",
+        "slotmem_shm",
+        "proxy_balancer",
+        "lbmethod_bybusyness",
+        "headers",
+    ] {
+        assert!(
+            etc.path()
+                .join(format!("mods-enabled/{module}.load"))
+                .exists(),
+            "{module} is not enabled"
+        );
+    }
+    assert!(etc.path().join("conf-enabled/app.conf").exists());
+
+    // A new file whose reload fails goes away again, and so does its a2enconf link.
+    let other = etc.path().join("conf-available/other.conf");
+    debian(Test::at(app.dir.path()))
+        .args([
+            "apply",
+            "-balancer",
+            "--enable-modules",
+            "--reload",
+            "false",
+            "-o",
+        ])
+        .arg(&other)
+        .arg("App.conf")
+        .status(1)
+        .run();
+    assert!(!other.exists());
+    assert!(!etc.path().join("conf-enabled/other.conf").exists());
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::Test;
-use crate::support::cluster::{App, wait_for_route};
+use crate::support::cluster::{App, routes_of, wait_for_route};
 use crate::support::httpd::Running;
 use crate::support::load::{Load, Sample, keepalive_outcome};
 
@@ -174,5 +174,30 @@ fn an_unknown_route_changes_nothing_live() {
         .args(["drain", "zz", "--file", "App.conf", "--manager", &url])
         .status(1)
         .stderr_has("--drain zz: no member has that route")
+        .run();
+}
+
+#[test]
+fn a_live_weight_change_shifts_new_users_and_stays_in_the_file() {
+    let (app, httpd, url) = app_with_manager();
+    let dir = app.dir.path().to_owned();
+    Test::at(&dir)
+        .args(["weight", "a=3", "--file", "App.conf", "--manager", &url])
+        .stderr_has("set 1 member(s) to their new load factor")
+        .run();
+    let text = std::fs::read_to_string(dir.join("App.conf")).unwrap();
+    assert!(text.contains("route=a loadfactor=3"), "{text}");
+    let routes = routes_of(&httpd, 40, "/app/", None);
+    let on_a = routes.iter().filter(|r| *r == "a").count();
+    assert!((27..=33).contains(&on_a), "a got {on_a} of 40 at weight 3:1");
+    Test::at(&dir)
+        .args(["weight", "zz=2", "--file", "App.conf"])
+        .status(1)
+        .stderr_has("--loadfactor zz=2: no member has that route")
+        .run();
+    Test::at(&dir)
+        .args(["weight", "a", "--file", "App.conf"])
+        .status(2)
+        .stderr_has("is not ROUTE=N")
         .run();
 }

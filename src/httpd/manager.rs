@@ -101,22 +101,52 @@ pub fn read(url: &str) -> Result<Vec<Balancer>> {
     parse(&body).with_context(|| format!("{url} does not look like httpd's balancer manager"))
 }
 
-/// Sets the admin state of every member with one of `routes`, in every balancer, as the
-/// manager's own form does; then reads the manager again to see that it took. Returns how
-/// many members it changed.
-pub fn set_state(url: &str, routes: &[Route], state: AdminState) -> Result<usize> {
+/// A change to members, as the manager's own form makes it.
+#[derive(Debug, Clone, Copy)]
+pub enum Change {
+    State(AdminState),
+    LoadFactor(u8),
+}
+
+impl Change {
+    /// The form fields that make the change.
+    fn fields(self) -> String {
+        match self {
+            Change::State(state) => {
+                let (drain, disable) = match state {
+                    AdminState::Active => (0, 0),
+                    AdminState::Drain => (1, 0),
+                    AdminState::Disabled => (0, 1),
+                };
+                format!("w_status_N={drain}&w_status_D={disable}")
+            }
+            Change::LoadFactor(n) => format!("w_lf={n}"),
+        }
+    }
+
+    /// Whether `m` shows the change made.
+    fn shown_by(self, m: &MemberStatus) -> bool {
+        let has = |w: &str| m.flags.split_whitespace().any(|f| f == w);
+        match self {
+            Change::State(state) => {
+                has("Drn") == (state == AdminState::Drain)
+                    && has("Dis") == (state == AdminState::Disabled)
+            }
+            Change::LoadFactor(n) => (m.load_factor - f64::from(n)).abs() < 0.005,
+        }
+    }
+}
+
+/// Makes each change to every member with its route, in every balancer; then reads the
+/// manager again to see that it took. Returns how many members it changed.
+pub fn change(url: &str, changes: &[(Route, Change)]) -> Result<usize> {
     let balancers = read(url)?;
-    let (drain, disable) = match state {
-        AdminState::Active => (0, 0),
-        AdminState::Drain => (1, 0),
-        AdminState::Disabled => (0, 1),
-    };
     let mut targets = Vec::new();
-    for route in routes {
+    for (route, change) in changes {
         let before = targets.len();
         for b in &balancers {
             for m in b.members.iter().filter(|m| m.route == route.as_str()) {
-                targets.push((b, m));
+                targets.push((b, m, *change));
             }
         }
         if targets.len() == before {
@@ -130,36 +160,34 @@ pub fn set_state(url: &str, routes: &[Route], state: AdminState) -> Result<usize
             );
         }
     }
-    for (b, m) in &targets {
+    for (b, m, change) in &targets {
         let name = b.name.strip_prefix("balancer://").unwrap_or(&b.name);
         let nonce = b.nonce.as_deref().ok_or_else(|| {
             anyhow!("{url} shows no nonce for {}; httpd 2.4 writes one unless the manager is configured with nonce=None, which modproxy never writes", b.name)
         })?;
         let form = format!(
-            "b={}&w={}&nonce={}&w_status_N={drain}&w_status_D={disable}",
+            "b={}&w={}&nonce={}&{}",
             form_value(name),
             form_value(&m.url),
-            form_value(nonce)
+            form_value(nonce),
+            change.fields()
         );
         exchange(url, "POST", "", &form)?;
     }
     let after = read(url)?;
-    for (b, m) in &targets {
+    for (b, m, change) in &targets {
         let now = after
             .iter()
             .filter(|a| a.name == b.name)
             .flat_map(|a| &a.members)
             .find(|a| a.url == m.url);
-        let took = now.is_some_and(|n| {
-            let has = |w: &str| n.flags.split_whitespace().any(|f| f == w);
-            has("Drn") == (drain == 1) && has("Dis") == (disable == 1)
-        });
-        if !took {
+        if !now.is_some_and(|n| change.shown_by(n)) {
             bail!(
-                "{url} did not take the change for {} in {} (it shows {:?}); is this machine allowed to use the manager?",
+                "{url} did not take the change for {} in {} (it shows {}); is this machine allowed to use the manager?",
                 m.url,
                 b.name,
-                now.map(|n| n.flags.as_str()).unwrap_or("no such member")
+                now.map(|n| format!("{:?}, load factor {}", n.flags, n.load_factor))
+                    .unwrap_or_else(|| "no such member".into())
             );
         }
     }

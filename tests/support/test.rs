@@ -28,6 +28,7 @@ pub struct Test {
     _owned: Option<TempDir>,
     dir: PathBuf,
     args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
     status: i32,
     stdout: Vec<String>,
     stderr: Vec<String>,
@@ -58,6 +59,7 @@ impl Test {
             _owned: owned,
             dir,
             args: Vec::new(),
+            env: Vec::new(),
             status: 0,
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -72,6 +74,12 @@ impl Test {
 
     pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable for the run.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -113,6 +121,7 @@ impl Test {
         let out = modproxy()
             .current_dir(&self.dir)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("modproxy runs");
         let ran = Ran {
