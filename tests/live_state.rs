@@ -189,7 +189,10 @@ fn a_live_weight_change_shifts_new_users_and_stays_in_the_file() {
     assert!(text.contains("route=a loadfactor=3"), "{text}");
     let routes = routes_of(&httpd, 40, "/app/", None);
     let on_a = routes.iter().filter(|r| *r == "a").count();
-    assert!((27..=33).contains(&on_a), "a got {on_a} of 40 at weight 3:1");
+    assert!(
+        (27..=33).contains(&on_a),
+        "a got {on_a} of 40 at weight 3:1"
+    );
     Test::at(&dir)
         .args(["weight", "zz=2", "--file", "App.conf"])
         .status(1)

@@ -68,6 +68,7 @@ fn status_follows_members_dying_and_returning() {
     // One member dies: shown as down within one health interval (1 s, plus a probe).
     app.backend("b").kill();
     let (took, doc) = until_code(&url, 1, Duration::from_secs(5));
+    eprintln!("status saw the dead member after {took:?}");
     assert!(took <= Duration::from_millis(2000), "took {took:?}");
     assert_eq!(state_of(&doc, "a"), "ok");
     assert_eq!(state_of(&doc, "b"), "health-check-failed");
@@ -82,6 +83,7 @@ fn status_follows_members_dying_and_returning() {
     app.backend("a").restart();
     app.backend("b").restart();
     let (took, _) = until_code(&url, 0, Duration::from_secs(5));
+    eprintln!("status saw both back after {took:?}");
     assert!(took <= Duration::from_millis(2000), "took {took:?}");
 }
 
