@@ -1,6 +1,7 @@
 //! `modproxy drain|disable|enable --manager`: member states changed in the file and in the
 //! running httpd at once, under steady traffic, without a restart.
 
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::Test;
@@ -29,6 +30,29 @@ fn under_load(httpd: &Running, change: impl FnOnce()) -> (Vec<Sample>, Duration)
     let done = load.elapsed();
     std::thread::sleep(Duration::from_secs(2));
     (load.finish(), done)
+}
+
+/// `modproxy VERB b --file App.conf --manager URL` (drain, disable, enable).
+fn change_live(dir: &Path, url: &str, verb: &str) {
+    Test::at(dir)
+        .args([verb, "b", "--file", "App.conf", "--manager", url])
+        .run();
+}
+
+/// The same drain the old way: re-merge the file, then a graceful restart.
+fn drain_by_reload(dir: &Path, httpd: &Running) {
+    Test::at(dir)
+        .args([
+            "merge",
+            "-balancer",
+            "-o",
+            "App.conf",
+            "App.conf",
+            "--drain",
+            "b",
+        ])
+        .run();
+    httpd.graceful().unwrap();
 }
 
 fn routes_after(samples: &[Sample], after: Duration, sticky: bool) -> Vec<String> {
@@ -79,22 +103,9 @@ fn a_live_drain_loses_no_request_and_keeps_sticky_users() {
 
     // For comparison, the same change by re-merge and graceful restart (reported, not
     // asserted: what httpd's graceful restart drops depends on timing).
-    Test::at(&dir)
-        .args(["enable", "b", "--file", "App.conf", "--manager", &url])
-        .run();
+    change_live(&dir, &url, "enable");
     let (samples, _) = under_load(&httpd, || {
-        Test::at(&dir)
-            .args([
-                "merge",
-                "-balancer",
-                "-o",
-                "App.conf",
-                "App.conf",
-                "--drain",
-                "b",
-            ])
-            .run();
-        httpd.graceful().unwrap();
+        drain_by_reload(&dir, &httpd);
     });
     let failed = samples.iter().filter(|s| !s.ok()).count();
     eprintln!(
@@ -103,32 +114,15 @@ fn a_live_drain_loses_no_request_and_keeps_sticky_users() {
     );
 
     // And with 16 keep-alive clients, which a graceful restart can cut off.
-    Test::at(&dir)
-        .args(["enable", "b", "--file", "App.conf", "--manager", &url])
-        .run();
+    change_live(&dir, &url, "enable");
     httpd.graceful().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let live = keepalive_outcome(httpd.addr(), || {
-        Test::at(&dir)
-            .args(["drain", "b", "--file", "App.conf", "--manager", &url])
-            .run();
+        change_live(&dir, &url, "drain");
     });
-    Test::at(&dir)
-        .args(["enable", "b", "--file", "App.conf", "--manager", &url])
-        .run();
+    change_live(&dir, &url, "enable");
     let reloaded = keepalive_outcome(httpd.addr(), || {
-        Test::at(&dir)
-            .args([
-                "merge",
-                "-balancer",
-                "-o",
-                "App.conf",
-                "App.conf",
-                "--drain",
-                "b",
-            ])
-            .run();
-        httpd.graceful().unwrap();
+        drain_by_reload(&dir, &httpd);
     });
     eprintln!(
         "16 keep-alive clients: live drain {} requests, {} failed; re-merge and graceful {} requests, {} failed",
@@ -153,9 +147,7 @@ fn a_live_disable_moves_even_sticky_users_and_enable_brings_them_back() {
         "{sticky:?}"
     );
     let (samples, done) = under_load(&httpd, || {
-        Test::at(&dir)
-            .args(["enable", "b", "--file", "App.conf", "--manager", &url])
-            .run();
+        change_live(&dir, &url, "enable");
     });
     assert!(samples.iter().all(|s| s.ok()));
     let sticky = routes_after(&samples, done, true);
