@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
 use crate::model::{
-    AdminState, AppName, ContextRoot, CookieName, HealthCheck, HealthUri, Host, HttpStatus,
+    AdminState, AppName, CaFile, ContextRoot, CookieName, HealthCheck, HealthUri, Host, HttpStatus,
     LoadFactor, Member, Port, Route, Scheme, Seconds, SessionAffinity, defaults,
 };
 
@@ -50,6 +50,8 @@ pub struct AppConfig {
     pub fail_on_timeout: Option<bool>,
     pub fail_on_status: Option<Vec<HttpStatus>>,
     pub websocket: Option<bool>,
+    pub tls_verify: Option<bool>,
+    pub tls_ca_file: Option<CaFile>,
     /// Filled in by the readers, never by serde: where this config came from.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -293,6 +295,8 @@ impl AppConfig {
             },
             websocket: self.websocket.unwrap_or(false),
             admin_state: AdminState::Active,
+            tls_verify: self.tls_verify.unwrap_or(defaults::TLS_VERIFY),
+            tls_ca_file: self.tls_ca_file.unwrap_or_else(defaults::tls_ca_file),
         })
     }
 }

@@ -277,6 +277,11 @@ pub struct CheckArgs {
     /// Also start httpd on a free loopback port and stop it again (catches what -t misses).
     #[arg(long)]
     pub start: bool,
+
+    /// Do not warn about published vulnerabilities the httpd's version number still has
+    /// (for a distribution that backports fixes without changing it).
+    #[arg(long)]
+    pub no_cve_warnings: bool,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ use crate::cli::{
 };
 use crate::cluster::{self, Cluster, Sourced};
 use crate::detect;
+use crate::httpd::advisories::{self, Version};
 use crate::httpd::{self, manager::Change, manager::State};
 pub use crate::model::AdminState;
 use crate::model::{HttpStatus, Member, Route};
@@ -109,6 +110,16 @@ fn failure_handling(m: &Member) -> String {
     match HttpStatus::list(&m.fail_on_status) {
         Some(codes) => text.push_str(&format!("; answers {codes} take it out for {retry} s")),
         None => text.push_str("; no answer status takes it out (failOnStatus [])"),
+    }
+    if m.scheme == crate::model::Scheme::Https {
+        if m.tls_verify {
+            text.push_str(&format!(
+                "; TLS: httpd checks this member's certificate against {} and that it is valid for {} (the host above; --host if the certificate names another)",
+                m.tls_ca_file, m.host
+            ));
+        } else {
+            text.push_str("; WARNING: tlsVerify is false, so httpd accepts any certificate from this member and anyone on the path can pose as it");
+        }
     }
     match &m.health_check {
         Some(hc) => text.push_str(&format!(
@@ -464,6 +475,27 @@ fn change_live(
 pub fn check(args: CheckArgs) -> Result<()> {
     let file = absolute(&args.file)?;
     let install = httpd::Installation::find()?;
+    let version_text = install.version_text()?;
+    eprintln!("httpd: {version_text} ({})", install.binary.display());
+    if let Some(version) = Version::find_in(&version_text) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if let Some(needed) = records::httpd_needed(&text)
+            && Version::find_in(&needed).is_some_and(|v| version < v)
+        {
+            eprintln!(
+                "warning: {} needs Apache httpd {needed}, and this httpd is {version}; upgrade httpd or regenerate without that feature",
+                args.file.display()
+            );
+        }
+        if !args.no_cve_warnings {
+            for a in advisories::open_in(version) {
+                eprintln!(
+                    "warning: httpd {version} is older than {}, which fixed {} ({}: {}). Distributions backport fixes without changing the version: if your vendor's advisory lists it as fixed, pass --no-cve-warnings",
+                    a.fixed_in, a.cve, a.module, a.summary
+                );
+            }
+        }
+    }
     let wrapper = httpd::Wrapper::new(&install, &file)?;
     wrapper
         .syntax_check()

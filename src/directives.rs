@@ -104,6 +104,7 @@ impl Features {
     pub fn apache_version(&self) -> String {
         let needs = [
             (self.websocket, 47, "upgrade=websocket"),
+            (self.https, 30, "SSLProxy* in <Proxy>"),
             (self.health_checks, 21, "mod_proxy_hcheck"),
             (self.headers, 10, "mod_headers expr="),
         ];

@@ -53,6 +53,7 @@ string_newtype!(CookieName);
 string_newtype!(ContextRoot);
 string_newtype!(Host);
 string_newtype!(HealthUri);
+string_newtype!(CaFile);
 
 impl AppName {
     /// An app name becomes the balancer's name (`balancer://NAME`), which Apache parses as
@@ -225,6 +226,26 @@ impl HealthUri {
         if !ok {
             bail!(
                 "health check uri {} is not valid; use a path such as \"/health\" (letters, digits and -_.~/?=&%)",
+                shown(raw)
+            );
+        }
+        Ok(Self(raw.to_owned()))
+    }
+}
+
+impl CaFile {
+    /// An absolute path on the proxy to a PEM bundle of the CAs that sign the members'
+    /// certificates.
+    pub fn new(raw: &str) -> Result<Self> {
+        let ok = raw.starts_with('/')
+            && raw.len() <= 400
+            && !raw.split('/').any(|seg| seg == "..")
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '-' | '_'));
+        if !ok {
+            bail!(
+                "CA file {} is not valid; use an absolute path such as \"/etc/ssl/certs/ca-certificates.crt\" (letters, digits, '/', '.', '-', '_')",
                 shown(raw)
             );
         }
@@ -464,7 +485,7 @@ pub enum AdminState {
 /// Every default of a member's fields, in one place. The failure-handling ones were chosen
 /// with the failover benchmark; docs/failover.md ("Why these defaults") explains each.
 pub mod defaults {
-    use super::{ContextRoot, CookieName, HttpStatus, LbMethod, Port, Seconds};
+    use super::{CaFile, ContextRoot, CookieName, HttpStatus, LbMethod, Port, Seconds};
 
     pub const PORT: u16 = 8080;
     pub const CONTEXT_ROOT: &str = "/";
@@ -489,6 +510,20 @@ pub mod defaults {
     pub const FAIL_ON_STATUS: [u16; 2] = [502, 503];
     /// Fewest requests in flight: a hung or slow member stops getting new requests.
     pub const LBMETHOD: LbMethod = LbMethod::Bybusyness;
+
+    /// Verify HTTPS members' certificates and host names.
+    pub const TLS_VERIFY: bool = true;
+    /// The CA bundle httpd verifies HTTPS members against: Debian's and Ubuntu's system
+    /// bundle (RHEL: /etc/pki/tls/certs/ca-bundle.crt, set "tlsCaFile").
+    pub const TLS_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+    pub fn tls_verify() -> bool {
+        TLS_VERIFY
+    }
+
+    pub fn tls_ca_file() -> CaFile {
+        CaFile(TLS_CA_FILE.to_owned())
+    }
 
     pub fn port() -> Port {
         Port(PORT)
@@ -625,6 +660,13 @@ pub struct Member {
     pub websocket: bool,
     #[serde(default)]
     pub admin_state: AdminState,
+    /// For HTTPS members: verify the certificate, its host name and expiry
+    /// (`SSLProxyVerify require`). `false` only for test set-ups with self-signed ones.
+    #[serde(default = "defaults::tls_verify")]
+    pub tls_verify: bool,
+    /// For HTTPS members: the CA bundle on the proxy to verify against.
+    #[serde(default = "defaults::tls_ca_file")]
+    pub tls_ca_file: CaFile,
 }
 
 /// Settings that belong to a whole balancer, so every member of one app must agree on them.
@@ -633,6 +675,9 @@ pub struct BalancerPolicy {
     pub session_affinity: SessionAffinity,
     pub fail_on_timeout: bool,
     pub fail_on_status: Vec<HttpStatus>,
+    /// How HTTPS members are verified: `SSLProxy*` directives apply to a whole `<Proxy>`.
+    pub tls_verify: bool,
+    pub tls_ca_file: CaFile,
 }
 
 impl BalancerPolicy {
@@ -656,6 +701,11 @@ impl BalancerPolicy {
                 HttpStatus::list(&self.fail_on_status).unwrap_or_else(|| "none".into()),
                 HttpStatus::list(&other.fail_on_status).unwrap_or_else(|| "none".into())
             ))
+        } else if self.tls_verify != other.tls_verify || self.tls_ca_file != other.tls_ca_file {
+            Some(format!(
+                "tlsVerify {} with CA file {} but {other_source} uses {} with {}; use the same \"tlsVerify\" and \"tlsCaFile\" on every host",
+                self.tls_verify, self.tls_ca_file, other.tls_verify, other.tls_ca_file
+            ))
         } else {
             None
         }
@@ -668,6 +718,8 @@ impl Member {
             session_affinity: self.session_affinity.clone(),
             fail_on_timeout: self.fail_on_timeout,
             fail_on_status: self.fail_on_status.clone(),
+            tls_verify: self.tls_verify,
+            tls_ca_file: self.tls_ca_file.clone(),
         }
     }
 

@@ -19,15 +19,26 @@ const FORMAT: &str = "v1";
 /// A 10,000-member merged file is about 5 MiB; 64 MiB leaves room for over 100,000.
 const INPUT_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// Where the needed modules are listed in a generated file's header.
+/// The header line that names what a file needs: `NEEDS_PREFIX 2.4.10 or later (why)
+/// NEEDS_MARKER proxy_module ...`.
+const NEEDS_PREFIX: &str = "# Needs Apache httpd ";
 const NEEDS_MARKER: &str = " with modules: ";
 
 /// The header line naming the httpd and the modules (`proxy_module ...`) a file needs.
 pub fn needs_line(apache_version: &str, module_ids: &[String]) -> String {
     format!(
-        "# Needs Apache httpd {apache_version}{NEEDS_MARKER}{}",
+        "{NEEDS_PREFIX}{apache_version}{NEEDS_MARKER}{}",
         module_ids.join(" ")
     )
+}
+
+/// The oldest httpd a file says it needs (from its `needs_line`), as written there:
+/// `2.4.47 or later (upgrade=websocket)`.
+pub fn httpd_needed(config: &str) -> Option<String> {
+    config.lines().take(20).find_map(|l| {
+        let (head, _) = l.split_once(NEEDS_MARKER)?;
+        Some(head.strip_prefix(NEEDS_PREFIX)?.to_owned())
+    })
 }
 
 /// The modules a file says it needs (from its `needs_line`), by short name.

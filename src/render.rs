@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::cluster::Cluster;
 use crate::directives::{self, Features, Module};
-use crate::model::{LbMethod, Member, SessionAffinity};
+use crate::model::{LbMethod, Member, Scheme, SessionAffinity};
 use crate::records;
 use crate::settings::{Manager, Settings};
 
@@ -121,6 +121,8 @@ struct AppView {
     preserve_host: bool,
     forwarded_headers: bool,
     route_cookie: Option<CookieView>,
+    /// For apps with HTTPS members: how httpd verifies them.
+    tls: Option<TlsView>,
     /// Set for every context root but `/`: ProxyPass matched plain prefixes before
     /// httpd 2.4.7x, so `/shop` would catch `/shopping`; the regex stops at a segment.
     path_regex: Option<String>,
@@ -141,6 +143,12 @@ struct BalancerView {
 struct MemberView {
     url: String,
     params: String,
+}
+
+#[derive(Serialize)]
+struct TlsView {
+    verify: bool,
+    ca_file: String,
 }
 
 #[derive(Serialize)]
@@ -351,6 +359,14 @@ fn app_view(c: &Cluster, opts: &Options) -> AppView {
         preserve_host: opts.proxy().preserve_host,
         forwarded_headers: opts.proxy().forwarded_headers,
         route_cookie: None,
+        tls: c
+            .members
+            .iter()
+            .any(|m| m.member.scheme == Scheme::Https)
+            .then(|| TlsView {
+                verify: c.policy.tls_verify,
+                ca_file: c.policy.tls_ca_file.to_string(),
+            }),
         path_regex: path_regex.clone(),
         // ProxyPassMatch appends the whole request path when the target has no `$1`.
         target: if root {

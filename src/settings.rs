@@ -246,12 +246,12 @@ impl Settings {
     /// `apply(m).balancer_policy()` gives, without copying the member).
     pub fn policy(&self, m: &Member) -> BalancerPolicy {
         BalancerPolicy {
-            session_affinity: m.session_affinity.clone(),
             fail_on_timeout: self.fail_on_timeout.unwrap_or(m.fail_on_timeout),
             fail_on_status: self
                 .fail_on_status
                 .clone()
                 .unwrap_or_else(|| m.fail_on_status.clone()),
+            ..m.balancer_policy()
         }
     }
 

@@ -20,7 +20,9 @@ fn check_passes_generated_files_with_and_without_start() {
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{case} {extra:?}: {}", stderr(&out));
-            assert!(stderr(&out).starts_with("OK: "), "{}", stderr(&out));
+            let err = stderr(&out);
+            assert!(err.starts_with("httpd: Apache/2.4."), "{err}");
+            assert!(err.lines().any(|l| l.starts_with("OK: ")), "{err}");
         }
     }
 }
@@ -156,4 +158,55 @@ fn httpd_moves_to_another_port_when_its_port_was_taken() {
         "{r:?}"
     );
     drop(squatter);
+}
+
+#[test]
+fn check_names_the_httpd_it_used_and_warns_when_a_file_needs_a_newer_one() {
+    let d = scratch();
+    write(
+        d.path(),
+        "needs.conf",
+        "# Needs Apache httpd 2.4.999 or later (a test) with modules: proxy_module\n",
+    );
+    let out = modproxy()
+        .current_dir(d.path())
+        .args(["check", "needs.conf"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not a failure: {err}"
+    );
+    assert!(err.starts_with("httpd: Apache/2.4."), "{err}");
+    assert!(
+        err.contains("warning: needs.conf needs Apache httpd 2.4.999 or later (a test), and this httpd is 2.4."),
+        "{err}"
+    );
+}
+
+/// The CVE patterns a proxy config can be exposed to on any 2.4 release: request data
+/// back-referenced into a proxied URL (CVE-2023-25690 and kin), and a balancer manager
+/// anyone can drive.
+#[test]
+fn no_generated_file_has_the_patterns_of_httpds_proxy_cves() {
+    for case in crate::support::fixture_cases() {
+        let text = std::fs::read_to_string(case.join("expected.conf")).unwrap();
+        for line in text.lines().filter(|l| l.starts_with("ProxyPass")) {
+            // ProxyPass[Match] "PATH" "TARGET" ...: the regex may anchor with `$`, the
+            // target must not take anything from the request.
+            let target = line.split('"').nth(3).unwrap_or("");
+            assert!(!target.contains('$'), "{}: {line}", case.display());
+        }
+        assert!(!text.contains("nonce=None"), "{}", case.display());
+        if text.contains("SetHandler balancer-manager") {
+            let location = text.split("<Location").nth(1).unwrap();
+            let block = location.split("</Location>").next().unwrap();
+            assert!(
+                block.contains("SetHandler balancer-manager") && block.contains("Require "),
+                "{block}"
+            );
+        }
+    }
 }

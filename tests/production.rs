@@ -271,52 +271,102 @@ fn adding_a_host_keeps_every_setting_of_the_file() {
     );
 }
 
-/// `openssl s_server -www` on a free loopback port with a fresh self-signed certificate:
-/// a real TLS member. Killed when dropped.
+/// Runs openssl with `args` in `dir`, which must succeed.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("this test needs the openssl command (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl s_server -www` on a free loopback port with a certificate for `name`, signed
+/// by a test CA made for it (`ca.pem` in `dir`): a real TLS member. Killed when dropped.
 struct TlsServer {
     child: std::process::Child,
     port: u16,
 }
 
 impl TlsServer {
-    fn start(dir: &std::path::Path) -> Self {
-        let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-        let made = std::process::Command::new("openssl")
-            .args([
+    fn start(dir: &std::path::Path, name: &str) -> Self {
+        openssl(
+            dir,
+            &[
                 "req",
                 "-x509",
                 "-newkey",
                 "rsa:2048",
                 "-nodes",
                 "-subj",
-                "/CN=127.0.0.1",
+                "/CN=modproxy test CA",
                 "-days",
                 "2",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .expect("this test needs the openssl command (Debian package openssl)");
-        assert!(
-            made.status.success(),
-            "{}",
-            String::from_utf8_lossy(&made.stderr)
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.csr",
+            ],
+        );
+        let san = if name.parse::<std::net::IpAddr>().is_ok() {
+            format!("subjectAltName=DNS:{name},IP:{name}")
+        } else {
+            format!("subjectAltName=DNS:{name}")
+        };
+        std::fs::write(dir.join("san.cnf"), san).unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "req.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.cnf",
+                "-out",
+                "cert.pem",
+            ],
         );
         let port = modproxy::httpd::free_port().unwrap();
         let child = std::process::Command::new("openssl")
+            .current_dir(dir)
             .args([
                 "s_server",
                 "-quiet",
                 "-www",
                 "-accept",
                 &format!("127.0.0.1:{port}"),
+                "-cert",
+                "cert.pem",
+                "-key",
+                "key.pem",
             ])
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -338,18 +388,22 @@ impl Drop for TlsServer {
     }
 }
 
-#[test]
-fn https_members_are_reached_over_tls() {
-    let d = support::scratch();
-    let tls = TlsServer::start(d.path());
+/// An app whose member `tls` is the TLS server (and, with `plain`, a second member `b`
+/// over plain HTTP), generated with `json` plus `extra` fields; httpd started with it.
+fn tls_app(
+    d: &std::path::Path,
+    tls: &TlsServer,
+    extra: &str,
+    plain: bool,
+) -> (Running, Option<crate::support::backend::Backend>) {
     support::write(
-        d.path(),
+        d,
         "modproxy.json",
-        r#"{"name":"secure","contextRoot":"/secure","scheme":"https"}"#,
+        &format!(r#"{{"name":"secure","contextRoot":"/secure","scheme":"https"{extra}}}"#),
     );
     let port = tls.port.to_string();
     support::cluster::run(
-        d.path(),
+        d,
         &[
             "generate",
             "--host",
@@ -362,19 +416,95 @@ fn https_members_are_reached_over_tls() {
             "tls.conf",
         ],
     );
-    support::cluster::run(
-        d.path(),
-        &["merge", "-balancer", "-o", "App.conf", "tls.conf"],
-    );
+    let mut inputs = vec!["tls.conf".to_owned()];
+    let backend = plain.then(|| {
+        let b = crate::support::backend::Backend::start("b", None);
+        let port = b.port.to_string();
+        support::cluster::run(
+            d,
+            &[
+                "generate",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--scheme",
+                "http",
+                "--route",
+                "b",
+                "-o",
+                "b.conf",
+            ],
+        );
+        inputs.push("b.conf".into());
+        b
+    });
+    let mut args = vec!["merge", "-balancer", "-o", "App.conf"];
+    args.extend(inputs.iter().map(String::as_str));
+    support::cluster::run(d, &args);
+    (support::httpd::start(&d.join("App.conf")), backend)
+}
+
+/// The answer comes from the TLS server: its status page names the TLS session.
+fn from_tls_server(r: &crate::support::httpd::Response) -> bool {
+    r.status == 200 && r.body.contains("s_server") && r.body.contains("Ciphers")
+}
+
+#[test]
+fn https_members_are_verified_against_the_given_ca() {
+    let d = support::scratch();
+    let tls = TlsServer::start(d.path(), "127.0.0.1");
+    let ca = d.path().join("ca.pem");
+    let extra = format!(r#","tlsCaFile":"{}""#, ca.display());
+    let (httpd, _) = tls_app(d.path(), &tls, &extra, false);
     let conf = std::fs::read_to_string(d.path().join("App.conf")).unwrap();
-    assert!(conf.contains("SSLProxyEngine on") && conf.contains("ssl_module"));
-    let httpd = support::httpd::start(&d.path().join("App.conf"));
+    assert!(conf.contains("SSLProxyVerify require") && conf.contains("SSLProxyCheckPeerName on"));
     let r = get(&httpd, "/secure/page", None);
-    assert_eq!(r.status, 200, "{r:?}\n{}", httpd.wrapper.error_log());
-    // The answer comes from the TLS server: its status page names the TLS session.
+    assert!(from_tls_server(&r), "{r:?}\n{}", httpd.wrapper.error_log());
+}
+
+#[test]
+fn an_https_member_httpd_cannot_verify_gets_nothing_and_the_app_fails_over() {
+    let d = support::scratch();
+    let tls = TlsServer::start(d.path(), "127.0.0.1");
+    // The system CA bundle does not know the test CA.
+    let (httpd, _b) = tls_app(d.path(), &tls, "", true);
+    // httpd answers a failed handshake with 500 and takes the member out (it cannot
+    // resend the request): one request fails, every other one is answered by b.
+    let answers: Vec<_> = (0..8).map(|_| get(&httpd, "/secure/page", None)).collect();
+    let failed = answers.iter().filter(|r| r.status != 200).count();
+    assert!(failed <= 1, "{answers:?}");
     assert!(
-        r.body.contains("s_server") && r.body.contains("Ciphers"),
-        "{}",
-        r.body
+        answers
+            .iter()
+            .filter(|r| r.status == 200)
+            .all(|r| r.route() == Some("b")),
+        "{answers:?}"
     );
+    assert!(
+        httpd.wrapper.error_log().contains("SSL"),
+        "the refusal is logged"
+    );
+}
+
+#[test]
+fn an_https_member_whose_certificate_names_another_host_is_refused() {
+    let d = support::scratch();
+    let tls = TlsServer::start(d.path(), "other.example");
+    let ca = d.path().join("ca.pem");
+    let extra = format!(r#","tlsCaFile":"{}""#, ca.display());
+    let (httpd, _) = tls_app(d.path(), &tls, &extra, false);
+    let r = get(&httpd, "/secure/page", None);
+    assert!(!from_tls_server(&r) && r.status >= 500, "{r:?}");
+}
+
+#[test]
+fn tls_verify_false_is_the_explicit_way_to_trust_any_certificate() {
+    let d = support::scratch();
+    let tls = TlsServer::start(d.path(), "other.example");
+    let (httpd, _) = tls_app(d.path(), &tls, r#","tlsVerify":false"#, false);
+    let conf = std::fs::read_to_string(d.path().join("App.conf")).unwrap();
+    assert!(conf.contains("SSLProxyVerify none") && conf.contains("anyone"));
+    let r = get(&httpd, "/secure/page", None);
+    assert!(from_tls_server(&r), "{r:?}");
 }

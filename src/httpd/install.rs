@@ -81,3 +81,18 @@ impl Installation {
             .then(|| format!("LoadModule {module}_module \"{}\"\n", so.display()))
     }
 }
+
+impl Installation {
+    /// What `httpd -v` says of itself: `Apache/2.4.71 (Debian)`.
+    pub fn version_text(&self) -> Result<String> {
+        let out = Command::new(&self.binary)
+            .arg("-v")
+            .output()
+            .with_context(|| format!("cannot run {} -v", self.binary.display()))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines()
+            .find_map(|l| l.strip_prefix("Server version:"))
+            .map(|v| v.trim().to_owned())
+            .ok_or_else(|| anyhow!("{} -v did not say its version", self.binary.display()))
+    }
+}

@@ -3,6 +3,7 @@
 //! `running`), used by `modproxy check` and the tests; and a running one's balancer
 //! manager (`manager`, over `client`), read by `modproxy status` and the state commands.
 
+pub mod advisories;
 pub mod client;
 mod install;
 pub mod manager;
