@@ -40,18 +40,8 @@ fn change_live(dir: &Path, url: &str, verb: &str) {
 }
 
 /// The same drain the old way: re-merge the file, then a graceful restart.
-fn drain_by_reload(dir: &Path, httpd: &Running) {
-    Test::at(dir)
-        .args([
-            "merge",
-            "-balancer",
-            "-o",
-            "App.conf",
-            "App.conf",
-            "--drain",
-            "b",
-        ])
-        .run();
+fn drain_by_reload(app: &App, httpd: &Running) {
+    app.merge_with(&["App.conf"], &["--drain", "b"]);
     httpd.graceful().unwrap();
 }
 
@@ -105,7 +95,7 @@ fn a_live_drain_loses_no_request_and_keeps_sticky_users() {
     // asserted: what httpd's graceful restart drops depends on timing).
     change_live(&dir, &url, "enable");
     let (samples, _) = under_load(&httpd, || {
-        drain_by_reload(&dir, &httpd);
+        drain_by_reload(&app, &httpd);
     });
     let failed = samples.iter().filter(|s| !s.ok()).count();
     eprintln!(
@@ -122,7 +112,7 @@ fn a_live_drain_loses_no_request_and_keeps_sticky_users() {
     });
     change_live(&dir, &url, "enable");
     let reloaded = keepalive_outcome(httpd.addr(), || {
-        drain_by_reload(&dir, &httpd);
+        drain_by_reload(&app, &httpd);
     });
     eprintln!(
         "16 keep-alive clients: live drain {} requests, {} failed; re-merge and graceful {} requests, {} failed",

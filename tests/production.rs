@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::cluster::{App, counts, routes_of};
+use crate::support::cluster::{App, counts, generate_at, routes_of};
 use crate::support::httpd::{Running, get, request};
 
 const APP: &str = r#"{"name":"app","contextRoot":"/app","sessionAffinity":"app-cookie"}"#;
@@ -389,54 +389,22 @@ impl Drop for TlsServer {
 }
 
 /// An app whose member `tls` is the TLS server (and, with `plain`, a second member `b`
-/// over plain HTTP), generated with `json` plus `extra` fields; httpd started with it.
+/// over plain HTTP), generated with `extra` app-config fields; httpd started with it.
 fn tls_app(
     d: &std::path::Path,
     tls: &TlsServer,
     extra: &str,
     plain: bool,
 ) -> (Running, Option<crate::support::backend::Backend>) {
-    support::write(
-        d,
-        "modproxy.json",
-        &format!(r#"{{"name":"secure","contextRoot":"/secure","scheme":"https"{extra}}}"#),
-    );
-    let port = tls.port.to_string();
-    support::cluster::run(
-        d,
-        &[
-            "generate",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--route",
-            "tls",
-            "-o",
-            "tls.conf",
-        ],
-    );
-    let mut inputs = vec!["tls.conf".to_owned()];
+    let config = |scheme: &str| {
+        format!(r#"{{"name":"secure","contextRoot":"/secure","scheme":"{scheme}"{extra}}}"#)
+    };
+    support::write(d, "tls.json", &config("https"));
+    let mut inputs = vec![generate_at(d, "tls.json", "tls", tls.port)];
     let backend = plain.then(|| {
         let b = crate::support::backend::Backend::start("b", None);
-        let port = b.port.to_string();
-        support::cluster::run(
-            d,
-            &[
-                "generate",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-                "--scheme",
-                "http",
-                "--route",
-                "b",
-                "-o",
-                "b.conf",
-            ],
-        );
-        inputs.push("b.conf".into());
+        support::write(d, "plain.json", &config("http"));
+        inputs.push(generate_at(d, "plain.json", "b", b.port));
         b
     });
     let mut args = vec!["merge", "-balancer", "-o", "App.conf"];
