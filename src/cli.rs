@@ -124,7 +124,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct OutputArgs {
     /// Write to FILE (atomically) instead of standard output; `-` means standard output.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -148,9 +148,10 @@ pub struct OutputArgs {
     pub no_forwarded_headers: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Apache httpd configuration.
+    #[default]
     Conf,
     /// The model (apps, members, options) as JSON.
     Json,
@@ -190,7 +191,7 @@ pub struct GenerateArgs {
     pub route: Option<Route>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct MergeArgs {
     #[command(flatten)]
     pub out: OutputArgs,

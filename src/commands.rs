@@ -439,25 +439,15 @@ fn change_live(
         out: OutputArgs {
             output: Some(target.file.clone()),
             templates: target.templates.clone(),
-            format: Format::Conf,
-            preserve_host: false,
-            no_forwarded_headers: false,
+            ..OutputArgs::default()
         },
         balancer: true,
-        lbmethod: None,
-        reset: Vec::new(),
         drain: flags.drain,
         disable: flags.disable,
         enable: flags.enable,
         loadfactor: flags.weights,
-        balancer_manager: None,
-        manager_allow: Vec::new(),
-        connection_timeout: None,
-        retry: None,
-        timeout: None,
-        failontimeout: None,
-        failonstatus: None,
         inputs: vec![target.file.clone()],
+        ..MergeArgs::default()
     })?;
     if let Some(url) = &target.manager {
         let changed = httpd::manager::change(url, changes).with_context(|| {
