@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{ApplyArgs, Format};
+use crate::cli::{ApplyArgs, Format, MergeArgs};
 use crate::cluster::Cluster;
-use crate::commands::build_merge;
+use crate::commands::{Merged, build_merge};
 use crate::httpd::{self, client};
 use crate::model::{AdminState, Member};
 use crate::output::Target;
@@ -182,18 +182,42 @@ fn previous_path(target: &Path) -> PathBuf {
     target.with_file_name(name)
 }
 
-pub fn apply(args: ApplyArgs) -> Result<()> {
-    let merge = &args.merge;
+/// What `install` did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The file already holds this config.
+    Unchanged,
+    /// `--dry-run`: the changes were shown, nothing else done.
+    Shown,
+    Applied,
+}
+
+/// The live file `apply` (and `watch`) change: `-o`, checked to be writable.
+pub(crate) fn target_of(merge: &MergeArgs) -> Result<PathBuf> {
     let Some(target_path) = merge.out.output.clone().filter(|p| p.as_os_str() != "-") else {
-        bail!("apply needs the live file to change: -o /etc/apache2/conf-available/app.conf");
+        bail!("give the live file to change: -o /etc/apache2/conf-available/app.conf");
     };
     if merge.out.format != Format::Conf {
-        bail!("apply installs Apache config; --format json is for merge");
+        bail!("apply and watch install Apache config; --format json is for merge");
     }
-    let target = Target::from_arg(Some(&target_path));
-    target.check()?;
-    let merged = build_merge(merge)?;
-    let old_text = match std::fs::read_to_string(&target_path) {
+    Target::from_arg(Some(&target_path)).check()?;
+    Ok(target_path)
+}
+
+pub fn apply(args: ApplyArgs) -> Result<()> {
+    let target_path = target_of(&args.merge)?;
+    let merged = build_merge(&args.merge)?;
+    if install(&args, &target_path, merged)? == Outcome::Unchanged {
+        eprintln!("{}: no change", target_path.display());
+    }
+    Ok(())
+}
+
+/// Installs `merged` into the live file as `apply` does: print the changes, guard,
+/// check with httpd, keep the previous file, install, reload, probe, roll back.
+pub(crate) fn install(args: &ApplyArgs, target_path: &Path, merged: Merged) -> Result<Outcome> {
+    let target = Target::from_arg(Some(target_path));
+    let old_text = match std::fs::read_to_string(target_path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", target_path.display())),
@@ -212,10 +236,10 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
         .flat_map(|c| c.members.iter().map(|m| m.member.clone()))
         .collect();
     let changed = changes(&old_members, &new_members);
-    let same = old_text.as_deref() == Some(merged.text.as_str());
-    if same {
-        eprintln!("{}: no change", target_path.display());
-    } else if changed.is_empty() {
+    if old_text.as_deref() == Some(merged.text.as_str()) {
+        return Ok(Outcome::Unchanged);
+    }
+    if changed.is_empty() {
         eprintln!(
             "{}: settings or text change, no member changes",
             target_path.display()
@@ -225,8 +249,8 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
             eprintln!("{line}");
         }
     }
-    if args.dry_run || same {
-        return Ok(());
+    if args.dry_run {
+        return Ok(Outcome::Shown);
     }
     if !args.force {
         guard(&old_members, &merged.clusters)?;
@@ -257,7 +281,7 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
     // Debian: what the file needs, enabled before it is installed.
     let conf_name = args
         .enable_modules
-        .then(|| conf_available_name(&target_path))
+        .then(|| conf_available_name(target_path))
         .flatten();
     if args.enable_modules {
         run_tool("a2enmod", &merged.a2enmod)
@@ -265,7 +289,7 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
     }
 
     if let Some(old) = &old_text {
-        Target::from_arg(Some(&previous_path(&target_path)))
+        Target::from_arg(Some(&previous_path(target_path)))
             .write(old)
             .context("cannot keep the previous config; nothing was installed")?;
     }
@@ -291,7 +315,7 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
                     _ => Ok(()),
                 };
                 disabled.and_then(|()| {
-                    std::fs::remove_file(&target_path)
+                    std::fs::remove_file(target_path)
                         .with_context(|| format!("cannot remove {}", target_path.display()))
                 })
             }
@@ -321,5 +345,5 @@ pub fn apply(args: ApplyArgs) -> Result<()> {
             ""
         }
     );
-    Ok(())
+    Ok(Outcome::Applied)
 }

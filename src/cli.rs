@@ -10,6 +10,7 @@ use crate::model::{
     AppName, Cidr, ContextRoot, Host, HttpStatus, LbMethod, Port, Route, RouteWeight, Scheme,
     Seconds,
 };
+use crate::registry::RegistryUrl;
 use crate::settings;
 
 #[derive(Debug, Parser)]
@@ -39,7 +40,9 @@ pub enum Command {
         modproxy generate -o hostA.conf\n  \
         modproxy generate --config /opt/shop/modproxy.json -o=hostA.conf\n  \
         modproxy generate --host app1.example.com --route app1 --port 8081\n  \
-        modproxy generate            # print to standard output\n\n\
+        modproxy generate            # print to standard output\n  \
+        modproxy generate --publish etcd://127.0.0.1:2379/modproxy            # register it (docs/scale-out.md)\n  \
+        modproxy generate --publish etcd://127.0.0.1:2379/modproxy --ttl 10 --keep   # while this runs\n\n\
         The app config is --config FILE, else ./modproxy.json, else ./config/zero.config (sMash), \
         else the defaults: name = folder name, port 8080, http, context root /.")]
     Generate(GenerateArgs),
@@ -53,8 +56,30 @@ pub enum Command {
         modproxy merge -balancer -o App.conf App.conf --drain hostA      # maintenance\n  \
         modproxy merge -balancer -o App.conf App.conf --enable hostA\n  \
         modproxy merge -balancer --balancer-manager /balancer-manager -o App.conf A.conf B.conf\n  \
-        modproxy merge -balancer --format json hostA.conf hostB.conf    # the model, for scripts")]
+        modproxy merge -balancer --format json hostA.conf hostB.conf    # the model, for scripts\n  \
+        modproxy merge -balancer --from etcd://127.0.0.1:2379/modproxy -o App.conf   # what hosts published")]
     Merge(MergeArgs),
+    /// Remove a host's fragment from the registry (the last step of taking a host away).
+    #[command(after_help = "Examples:\n  \
+        modproxy withdraw etcd://127.0.0.1:2379/modproxy --name shop --route hostA\n\n\
+        Every proxy that runs `modproxy watch` drops the member within a second or two \
+        (drain it first to let its sticky users finish: docs/scale-out.md).")]
+    Withdraw(WithdrawArgs),
+    /// Follow the registry: on every change, do what `apply` does (check, keep the
+    /// previous file, install, reload gracefully, verify, roll back).
+    #[command(after_help = "Examples:\n  \
+        modproxy watch --from etcd://127.0.0.1:2379/modproxy -balancer -o /etc/apache2/conf-available/app.conf\n  \
+        modproxy watch --from etcd://etcd1:2379,etcd2:2379/modproxy --etcd-cacert /etc/modproxy/ca.pem \\\n      \
+        --etcd-user proxy -balancer -o /etc/apache2/conf-available/app.conf --probe http://127.0.0.1/health\n\n\
+        Runs until stopped (a systemd unit is in packaging/). The installed file is made from the \
+        registered fragments and any FILEs, with the flags given here; the file's own kept settings \
+        and the drain states and weights set with `modproxy drain`/`weight` are kept. Guards: an \
+        empty registry, or a change that takes away more than half of an app's members or leaves it \
+        no active member, is not applied (--force to allow); a key that is not a valid fragment is \
+        skipped with an error naming it. If etcd is unreachable the installed file stays as it is \
+        and the watcher retries with backoff, then catches up.",
+        mut_arg("from", |a| a.required(true)))]
+    Watch(WatchArgs),
     /// Check a config file with the installed Apache httpd (syntax, and with --start a real start).
     #[command(after_help = "Examples:\n  \
         modproxy check App.conf\n  \
@@ -189,6 +214,76 @@ pub struct GenerateArgs {
     /// Route of this host in the balancer (default: first label of the host name).
     #[arg(long, value_parser = parse_with(Route::new))]
     pub route: Option<Route>,
+
+    /// Store the fragment in the registry at URL (etcd://HOST:PORT[,HOST:PORT]/PREFIX),
+    /// under PREFIX/<app>/<route>; with -o it is also written to the file.
+    #[arg(long, value_name = "URL", value_parser = parse_with(|s: &str| s.parse::<RegistryUrl>()))]
+    pub publish: Option<RegistryUrl>,
+
+    /// Tie the published fragment to an etcd lease of SECONDS (5-3600), so it goes away
+    /// when nothing renews it (see --keep); without it, it stays until `modproxy withdraw`.
+    #[arg(long, value_name = "SECONDS", requires = "publish", value_parser = clap::value_parser!(u32).range(5..=3600))]
+    pub ttl: Option<u32>,
+
+    /// Keep running and renew the lease (every third of --ttl); publish again if etcd lost
+    /// it. Stop this (systemd) and the fragment expires after --ttl.
+    #[arg(long, requires = "ttl")]
+    pub keep: bool,
+
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+/// How to reach a secured etcd: TLS and user.
+#[derive(Debug, Default, Clone, Args)]
+pub struct EtcdArgs {
+    /// etcd's CA certificate (PEM); the registry is then reached over TLS (https).
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cacert: Option<PathBuf>,
+
+    /// A client certificate (PEM) for etcd's --client-cert-auth.
+    #[arg(long, value_name = "FILE", requires_all = ["etcd_cacert", "etcd_key"])]
+    pub etcd_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+    pub etcd_key: Option<PathBuf>,
+
+    /// etcd user; the password comes from MODPROXY_ETCD_PASSWORD or --etcd-password-file.
+    #[arg(long, value_name = "NAME")]
+    pub etcd_user: Option<String>,
+
+    /// A file whose first line is the etcd user's password.
+    #[arg(long, value_name = "FILE", requires = "etcd_user")]
+    pub etcd_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    /// The registry: etcd://HOST:PORT[,HOST:PORT]/PREFIX.
+    #[arg(value_name = "URL", value_parser = parse_with(|s: &str| s.parse::<RegistryUrl>()))]
+    pub url: RegistryUrl,
+
+    /// The app the host served.
+    #[arg(long, value_parser = parse_with(AppName::new))]
+    pub name: AppName,
+
+    /// The host's route.
+    #[arg(long, value_parser = parse_with(Route::new))]
+    pub route: Route,
+
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+
+    /// Milliseconds to wait after a change for more changes before applying them together.
+    #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub debounce: u64,
 }
 
 #[derive(Debug, Default, Args)]
@@ -260,8 +355,16 @@ pub struct MergeArgs {
     #[arg(long, value_name = "CODES", value_parser = parse_with(|s: &str| HttpStatus::parse_list(s).map(StatusList)))]
     pub failonstatus: Option<StatusList>,
 
+    /// Also merge every fragment registered at URL (etcd://HOST:PORT[,HOST:PORT]/PREFIX;
+    /// see `generate --publish`).
+    #[arg(long, value_name = "URL", value_parser = parse_with(|s: &str| s.parse::<RegistryUrl>()))]
+    pub from: Option<RegistryUrl>,
+
+    #[command(flatten)]
+    pub etcd: EtcdArgs,
+
     /// Fragments from `modproxy generate`, or files from an earlier `modproxy merge`.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "from", value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 }
 

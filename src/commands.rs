@@ -17,6 +17,7 @@ pub use crate::model::AdminState;
 use crate::model::{HttpStatus, Member, Route};
 use crate::output::Target;
 use crate::records;
+use crate::registry::{self, Registry};
 use crate::render::{self, Options};
 use crate::settings::{Manager, Settings};
 use crate::states::{self, StateFlags};
@@ -74,7 +75,7 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
     let settings = output_settings(&args.out);
     let clusters = cluster::clusters(
         vec![Sourced {
-            member,
+            member: member.clone(),
             source: "this host".into(),
         }],
         false,
@@ -87,10 +88,22 @@ pub fn generate(args: GenerateArgs) -> Result<()> {
         settings,
         keep_settings: false,
     };
-    target.write(&rendered(&args.out, &hb, &clusters, &opts)?)?;
-    eprintln!("{summary}");
+    let text = rendered(&args.out, &hb, &clusters, &opts)?;
+    let Some(url) = &args.publish else {
+        target.write(&text)?;
+        eprintln!("{summary}");
+        eprintln!("{meaning}");
+        return Ok(());
+    };
+    if args.out.format != Format::Conf {
+        anyhow::bail!("--publish stores the Apache fragment; --format json is for files");
+    }
+    if args.out.output.is_some() {
+        target.write(&text)?;
+        eprintln!("{summary}");
+    }
     eprintln!("{meaning}");
-    Ok(())
+    crate::publish::publish(url, &args.etcd, &member, &text, args.ttl, args.keep)
 }
 
 /// What the member's failure settings mean, in words, for `generate` to say.
@@ -155,15 +168,44 @@ pub(crate) struct Merged {
 
 /// What `merge` makes of its inputs and flags (shared with `apply`).
 pub(crate) fn build_merge(args: &MergeArgs) -> Result<Merged> {
-    let hb = render::registry(args.out.templates.as_deref())?;
     // Everything is read before anything is written, so an input may also be the output.
-    let mut members = Vec::new();
-    let mut kept = Vec::new();
-    for input in &args.inputs {
-        let read = records::read(input)?;
-        members.extend(read.members);
-        kept.push((input.display().to_string(), read.settings));
+    let mut inputs = read_files(&args.inputs)?;
+    if let Some(url) = &args.from {
+        let (registered, _) = Registry::open(url, &args.etcd)?.read()?;
+        if registered.is_empty() {
+            anyhow::bail!(
+                "the registry {url} holds no fragments; hosts register with `modproxy generate --publish {url}`"
+            );
+        }
+        registry::add_strict(registered, &mut inputs)?;
     }
+    merge_inputs(args, inputs)
+}
+
+/// What merge's inputs hold: every member, and each source's kept settings.
+#[derive(Default)]
+pub(crate) struct Inputs {
+    pub members: Vec<Sourced>,
+    pub kept: Vec<(String, Settings)>,
+}
+
+/// Reads fragment and merged files.
+pub(crate) fn read_files(paths: &[std::path::PathBuf]) -> Result<Inputs> {
+    let mut inputs = Inputs::default();
+    for input in paths {
+        let read = records::read(input)?;
+        inputs.members.extend(read.members);
+        inputs
+            .kept
+            .push((input.display().to_string(), read.settings));
+    }
+    Ok(inputs)
+}
+
+/// The merge of `inputs` with `args`' flags.
+pub(crate) fn merge_inputs(args: &MergeArgs, inputs: Inputs) -> Result<Merged> {
+    let hb = render::registry(args.out.templates.as_deref())?;
+    let Inputs { mut members, kept } = inputs;
     let settings = Settings::merged(
         kept.iter().map(|(source, s)| (source.as_str(), s)),
         merge_settings(args),

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
         Command::Merge(args) => commands::merge(args),
         Command::Check(args) => commands::check(args),
         Command::Apply(args) => modproxy::apply::apply(args),
+        Command::Watch(args) => modproxy::watch::watch(args),
+        Command::Withdraw(args) => modproxy::publish::withdraw(args),
         Command::Drain(args) => commands::set_state(args, AdminState::Drain),
         Command::Disable(args) => commands::set_state(args, AdminState::Disabled),
         Command::Enable(args) => commands::set_state(args, AdminState::Active),

@@ -16,5 +16,6 @@ mod golden;
 mod live_state;
 mod production;
 mod properties;
+mod registry;
 mod scale;
 mod status;

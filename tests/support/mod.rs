@@ -2,6 +2,8 @@
 
 pub mod backend;
 pub mod cluster;
+pub mod daemon;
+pub mod etcd;
 pub mod fault;
 pub mod httpd;
 pub mod load;

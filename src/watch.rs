@@ -1,0 +1,164 @@
+//! `modproxy watch`: a proxy follows the registry. Each round reads every registered
+//! fragment, merges them (with any files and the flags) and hands the result to `apply`'s
+//! install (guards, httpd check, previous file, graceful reload, probe, rollback); then it
+//! waits for etcd to report a change. Reading everything each round, instead of applying
+//! events one by one, is what makes a watcher that missed events (etcd down, watcher
+//! restarted) catch up, and two watchers converge on the same file.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use crate::apply::{self, Outcome};
+use crate::cli::{ApplyArgs, WatchArgs};
+use crate::commands::{self, Inputs};
+use crate::model::Member;
+use crate::records;
+use crate::registry::{Registered, Registry};
+
+/// How long one etcd watch waits before the watcher reads the registry anyway (which
+/// also retries a change that failed to apply).
+const WAIT: Duration = Duration::from_secs(25);
+/// Backoff while etcd is unreachable: from the first to the last, doubling.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
+
+pub fn watch(args: WatchArgs) -> Result<()> {
+    let apply = &args.apply;
+    let Some(url) = apply.merge.from.clone() else {
+        bail!("watch follows a registry: give --from etcd://HOST:PORT/PREFIX");
+    };
+    let target = apply::target_of(&apply.merge)?;
+    let registry = Registry::open(&url, &apply.merge.etcd)?;
+    eprintln!("watching {url} for {}", target.display());
+    let mut log = Log::default();
+    let mut backoff = BACKOFF.0;
+    let mut unreachable = false;
+    loop {
+        let (registered, revision) = match registry.read() {
+            Ok(read) => read,
+            Err(e) => {
+                log.round(vec![format!(
+                    "error: {e:#}; {} keeps its last good config; retrying with backoff (up to {} s)",
+                    target.display(),
+                    BACKOFF.1.as_secs()
+                )]);
+                unreachable = true;
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(BACKOFF.1);
+                continue;
+            }
+        };
+        if unreachable {
+            eprintln!("{url} is reachable again; catching up");
+            unreachable = false;
+        }
+        backoff = BACKOFF.0;
+        let mut messages = Vec::new();
+        match reconcile(apply, &target, registered, &mut messages) {
+            Ok(Outcome::Applied) => log.applied(messages),
+            Ok(_) => log.round(messages),
+            Err(e) => {
+                messages.push(format!("error: not applied: {e:#}"));
+                log.round(messages);
+            }
+        }
+        match registry.wait_for_change(revision, WAIT) {
+            Ok(true) => std::thread::sleep(Duration::from_millis(args.debounce)),
+            Ok(false) => {}
+            // The next read says what is wrong, if anything still is.
+            Err(_) => std::thread::sleep(BACKOFF.0),
+        }
+    }
+}
+
+/// One round: the registry's fragments (invalid ones skipped, each named in `messages`),
+/// the files, and the target's own settings and member states, merged and installed.
+fn reconcile(
+    args: &ApplyArgs,
+    target: &Path,
+    registered: Vec<Registered>,
+    messages: &mut Vec<String>,
+) -> Result<Outcome> {
+    let mut inputs = commands::read_files(&args.merge.inputs)?;
+    let mut from_registry = Vec::new();
+    for r in registered {
+        match r.records {
+            Ok(records) => {
+                inputs
+                    .kept
+                    .push((format!("etcd key {}", r.key), records.settings));
+                from_registry.extend(records.members);
+            }
+            Err(e) => messages.push(format!(
+                "error: skipped {}: {e:#}; the rest is applied. Publish a valid fragment there or remove the key (etcdctl del {})",
+                r.key, r.key
+            )),
+        }
+    }
+    if from_registry.is_empty() && !args.force {
+        bail!(
+            "the registry holds no valid fragment (wiped, or a new etcd?); {} keeps what it has; if that is meant, run with --force",
+            target.display()
+        );
+    }
+    keep_target_state(target, &mut from_registry, &mut inputs)?;
+    inputs.members.extend(from_registry);
+    let merged = commands::merge_inputs(&args.merge, inputs)?;
+    apply::install(args, target, merged)
+}
+
+/// What the proxy's admin set in the live file survives: its kept settings, and the
+/// drain state and weight of each member (`modproxy drain`, `weight`).
+fn keep_target_state(
+    target: &Path,
+    members: &mut [crate::cluster::Sourced],
+    inputs: &mut Inputs,
+) -> Result<()> {
+    let text = match std::fs::read_to_string(target) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot read {}: {e}", target.display()),
+    };
+    let source = target.display().to_string();
+    let records = records::parse(&text, &source)?;
+    let key = |m: &Member| (m.name.key(), m.route.to_string());
+    let live: HashMap<_, _> = records
+        .members
+        .iter()
+        .map(|s| (key(&s.member), &s.member))
+        .collect();
+    for m in members.iter_mut() {
+        if let Some(l) = live.get(&key(&m.member)) {
+            m.member.admin_state = l.admin_state;
+            m.member.load_factor = l.load_factor;
+        }
+    }
+    inputs.kept.push((source, records.settings));
+    Ok(())
+}
+
+/// The watcher's messages, each round's printed only when they differ from the last
+/// round's, so a lasting problem is said once, not every 25 s.
+#[derive(Default)]
+struct Log {
+    last: Vec<String>,
+}
+
+impl Log {
+    fn round(&mut self, messages: Vec<String>) {
+        if messages != self.last {
+            for m in &messages {
+                eprintln!("{m}");
+            }
+            self.last = messages;
+        }
+    }
+
+    /// An applied change was printed by `install`; its messages start a new record.
+    fn applied(&mut self, messages: Vec<String>) {
+        self.last.clear();
+        self.round(messages);
+    }
+}

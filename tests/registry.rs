@@ -1,0 +1,486 @@
+//! The registry with a real etcd: hosts publish (`generate --publish`, `--ttl --keep`),
+//! `withdraw`, `merge --from`, and proxies follow it (`watch`) into a real httpd each.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::backend::Backend;
+use crate::support::cluster::{routes_of, run, wait_for_route};
+use crate::support::daemon::Daemon;
+use crate::support::etcd::Etcd;
+use crate::support::httpd::{self, Running, get};
+use crate::support::{Test, scratch, write};
+
+const JSON: &str =
+    r#"{"name":"shop","contextRoot":"/shop","healthCheck":{"uri":"/","interval":1}}"#;
+
+/// `generate --publish` for a host with `route` at `port`, also written to ROUTE.conf.
+fn publish(dir: &Path, url: &str, route: &str, port: u16) -> String {
+    let file = format!("{route}.conf");
+    let port = port.to_string();
+    run(
+        dir,
+        &[
+            "generate",
+            "-c",
+            "modproxy.json",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--route",
+            route,
+            "-o",
+            &file,
+            "--publish",
+            url,
+        ],
+    );
+    file
+}
+
+fn app_dir() -> tempfile::TempDir {
+    let dir = scratch();
+    write(dir.path(), "modproxy.json", JSON);
+    dir
+}
+
+fn reload_cmd(httpd: &Running) -> String {
+    format!("kill -USR1 {}", httpd.pid().expect("httpd runs"))
+}
+
+#[test]
+fn hosts_publish_and_a_merge_from_the_registry_equals_the_merge_of_their_files() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let (a, b) = (Backend::start("a", None), Backend::start("b", None));
+    let fa = publish(dir.path(), &url, "a", a.port);
+    let fb = publish(dir.path(), &url, "b", b.port);
+    assert_eq!(
+        etcd.keys("/modproxy/"),
+        ["/modproxy/shop/a", "/modproxy/shop/b"]
+    );
+    let file_a = std::fs::read_to_string(dir.path().join(&fa)).unwrap();
+    assert_eq!(
+        etcd.get("/modproxy/shop/a").trim_end(),
+        file_a.trim_end(),
+        "the key holds the file's text"
+    );
+
+    let from_files = Test::at(dir.path())
+        .args(["merge", "-balancer", &fa, &fb])
+        .run()
+        .stdout;
+    let from_registry = Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url, "-o", "App.conf"])
+        .stderr_has("1 balancer(s), 2 member(s): shop at /shop (2)")
+        .run();
+    let conf = dir.path().join("App.conf");
+    assert_eq!(
+        std::fs::read_to_string(&conf).unwrap(),
+        from_files,
+        "same inputs, same bytes"
+    );
+
+    // It really balances.
+    let httpd = httpd::start(&conf);
+    let routes = routes_of(&httpd, 20, "/shop/", None);
+    assert!(
+        routes.contains(&"a".into()) && routes.contains(&"b".into()),
+        "{routes:?}"
+    );
+    drop(from_registry);
+
+    // Registry and files together; a file's member that is also registered conflicts,
+    // naming both sources.
+    let c = Backend::start("c", None);
+    let fc = crate::support::cluster::generate_for(dir.path(), "modproxy.json", &c);
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url, &fc])
+        .stderr_has("3 member(s)")
+        .run();
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url, &fa])
+        .status(1)
+        .stderr_has("etcd key /modproxy/shop/a")
+        .stderr_has("a.conf")
+        .run();
+}
+
+#[test]
+fn a_hostile_or_misplaced_value_is_refused_naming_its_key() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let fa = publish(dir.path(), &url, "a", 8081);
+    let good = std::fs::read_to_string(dir.path().join(&fa)).unwrap();
+    // A host field that would close the Proxy block and add a directive.
+    let hostile = good.replace(
+        "\"host\":\"127.0.0.1\"",
+        "\"host\":\"127.0.0.1/ >\\n</Proxy>\\nProxyPass / http://evil/\"",
+    );
+    assert_ne!(hostile, good);
+    etcd.put(
+        "/modproxy/shop/b",
+        &hostile.replace("\"route\":\"a\"", "\"route\":\"b\""),
+    );
+    let out = Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url])
+        .status(1)
+        .stderr_has("etcd key /modproxy/shop/b")
+        .stderr_has("field \"host\"")
+        .keeps_old_output()
+        .run();
+    assert!(!out.stdout.contains("evil"));
+
+    // A valid fragment under another host's key is refused too.
+    etcd.put("/modproxy/shop/b", &good);
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url])
+        .status(1)
+        .stderr_has(
+            "etcd key /modproxy/shop/b holds app shop route a, which belongs at /modproxy/shop/a",
+        )
+        .run();
+    // And a key that is no fragment at all.
+    etcd.put("/modproxy/shop/b", "hello");
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url])
+        .status(1)
+        .stderr_has("etcd key /modproxy/shop/b is not a modproxy fragment")
+        .run();
+}
+
+#[test]
+fn withdraw_takes_a_host_away_and_says_when_it_was_not_there() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/apps/prod");
+    let dir = app_dir();
+    publish(dir.path(), &url, "a", 8081);
+    publish(dir.path(), &url, "b", 8082);
+    Test::at(dir.path())
+        .args(["withdraw", &url, "--name", "shop", "--route", "a"])
+        .stderr_has("withdrew /apps/prod/shop/a")
+        .run();
+    assert_eq!(etcd.keys("/apps/"), ["/apps/prod/shop/b"]);
+    Test::at(dir.path())
+        .args(["withdraw", &url, "--name", "shop", "--route", "a"])
+        .status(1)
+        .stderr_has("/apps/prod/shop/a is not in the registry")
+        .run();
+    Test::at(dir.path())
+        .args(["withdraw", &url, "--name", "shop", "--route", "b"])
+        .run();
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url])
+        .status(1)
+        .stderr_has("holds no fragments; hosts register with `modproxy generate --publish")
+        .run();
+}
+
+#[test]
+fn registry_urls_and_an_unreachable_etcd_get_clear_errors() {
+    Test::new()
+        .args([
+            "merge",
+            "-balancer",
+            "--from",
+            "http://127.0.0.1:2379/modproxy",
+        ])
+        .status(2)
+        .stderr_has("must start with etcd://")
+        .run();
+    Test::new()
+        .args(["merge", "-balancer", "--from", "etcd://127.0.0.1:2379"])
+        .status(2)
+        .stderr_has("has no prefix")
+        .run();
+    let port = modproxy::httpd::free_port().unwrap();
+    Test::new()
+        .args([
+            "merge",
+            "-balancer",
+            "--from",
+            &format!("etcd://127.0.0.1:{port}/modproxy"),
+        ])
+        .status(1)
+        .stderr_has(&format!("etcd is unreachable at 127.0.0.1:{port}"))
+        .run();
+    Test::new()
+        .args(["watch", "-balancer", "-o", "App.conf"])
+        .status(2)
+        .stderr_has("--from <URL>")
+        .run();
+}
+
+#[test]
+fn a_ttl_entry_lives_while_its_keepalive_runs_and_expires_when_it_stops() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let mut keep = Daemon::start(
+        dir.path(),
+        "keep",
+        &[
+            "generate",
+            "-c",
+            "modproxy.json",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "8081",
+            "--route",
+            "a",
+            "--publish",
+            &url,
+            "--ttl",
+            "5",
+            "--keep",
+        ],
+    );
+    keep.wait_for("renewing its 5 s lease", 1, Duration::from_secs(10));
+    // Twice the TTL: only the renewals keep it.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(
+        etcd.keys("/modproxy/"),
+        ["/modproxy/shop/a"],
+        "{}",
+        keep.log()
+    );
+    keep.stop();
+    let stopped = Instant::now();
+    while !etcd.keys("/modproxy/").is_empty() {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "the entry outlived its lease"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let gone = stopped.elapsed();
+    eprintln!("the entry expired {gone:?} after its keepalive stopped");
+    assert!(
+        gone > Duration::from_secs(2),
+        "it expired by its lease, not at once: {gone:?}"
+    );
+}
+
+/// A proxy that follows the registry: its own httpd and `modproxy watch`.
+struct Proxy {
+    dir: tempfile::TempDir,
+    httpd: Running,
+    watch: Daemon,
+}
+
+impl Proxy {
+    /// Merges what is registered, starts httpd with it, and starts `watch` on its file.
+    fn start(url: &str, extra: &[&str]) -> Self {
+        let dir = scratch();
+        run(
+            dir.path(),
+            &["merge", "-balancer", "--from", url, "-o", "App.conf"],
+        );
+        let httpd = httpd::start(&dir.path().join("App.conf"));
+        let reload = reload_cmd(&httpd);
+        let mut args = vec![
+            "watch",
+            "--from",
+            url,
+            "-balancer",
+            "-o",
+            "App.conf",
+            "--reload",
+            &reload,
+        ];
+        args.extend_from_slice(extra);
+        let watch = Daemon::start(dir.path(), "watch", &args);
+        watch.wait_for("watching", 1, Duration::from_secs(5));
+        Proxy { dir, httpd, watch }
+    }
+
+    fn file(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("App.conf")).unwrap()
+    }
+}
+
+#[test]
+fn two_watching_proxies_converge_on_the_same_file_and_serve_a_new_host() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let backends: Vec<Backend> = ["a", "b", "c"]
+        .iter()
+        .map(|r| Backend::start(r, None))
+        .collect();
+    publish(dir.path(), &url, "a", backends[0].port);
+    publish(dir.path(), &url, "b", backends[1].port);
+    let proxies = [Proxy::start(&url, &[]), Proxy::start(&url, &[])];
+
+    let published = Instant::now();
+    publish(dir.path(), &url, "c", backends[2].port);
+    for p in &proxies {
+        wait_for_route(&p.httpd, "/shop/", "c", Duration::from_secs(10));
+    }
+    let served = published.elapsed();
+    eprintln!("publish to served on both proxies: {served:?}");
+    assert!(
+        served < Duration::from_secs(5),
+        "{served:?}; {}",
+        proxies[0].watch.log()
+    );
+    assert_eq!(proxies[0].file(), proxies[1].file(), "byte-identical files");
+    assert!(proxies[0].file().contains("route=c"));
+    let previous =
+        std::fs::read_to_string(proxies[0].dir.path().join("App.conf.previous")).unwrap();
+    assert!(!previous.contains("route=c"), "the previous file is kept");
+
+    // Withdrawn: both stop sending it requests.
+    run(
+        dir.path(),
+        &["withdraw", &url, "--name", "shop", "--route", "a"],
+    );
+    for p in &proxies {
+        p.watch
+            .wait_for("- shop member a", 1, Duration::from_secs(10));
+        let start = Instant::now();
+        while routes_of(&p.httpd, 10, "/shop/", None).contains(&"a".to_owned()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "a still served: {}",
+                p.watch.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert_eq!(proxies[0].file(), proxies[1].file());
+}
+
+#[test]
+fn a_wiped_or_shrunken_registry_is_not_applied_and_bad_keys_are_skipped() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let backends: Vec<Backend> = ["a", "b", "c"]
+        .iter()
+        .map(|r| Backend::start(r, None))
+        .collect();
+    for b in &backends {
+        publish(dir.path(), &url, &b.route, b.port);
+    }
+    let proxy = Proxy::start(&url, &[]);
+    let before = proxy.file();
+    let members = |text: &str| text.matches("# modproxy-member").count();
+    assert_eq!(members(&before), 3);
+
+    // Two of three gone at once (a restored old backup, say): refused.
+    etcd.ctl(&["del", "/modproxy/shop/a"]);
+    etcd.ctl(&["del", "/modproxy/shop/b"]);
+    proxy.watch.wait_for(
+        "would lose 2 of its 3 members at once",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(proxy.file(), before);
+    // Wiped: refused.
+    etcd.ctl(&["del", "--prefix", "/modproxy/"]);
+    proxy.watch.wait_for(
+        "the registry holds no valid fragment",
+        1,
+        Duration::from_secs(10),
+    );
+    assert_eq!(proxy.file(), before);
+    assert_eq!(
+        routes_of(&proxy.httpd, 9, "/shop/", None).len(),
+        9,
+        "httpd still serves"
+    );
+
+    // Restored, plus a hostile key: the hostile one is skipped, naming its key; the rest
+    // is applied (here: no change, as the restore brings back what was installed).
+    for b in &backends {
+        publish(dir.path(), &url, &b.route, b.port);
+    }
+    etcd.put(
+        "/modproxy/shop/x",
+        "Include /etc/shadow\n# modproxy-end 0\n",
+    );
+    proxy.watch.wait_for(
+        "error: skipped /modproxy/shop/x",
+        1,
+        Duration::from_secs(10),
+    );
+    // One host more: applied, the bad key still skipped.
+    let d = Backend::start("d", None);
+    publish(dir.path(), &url, "d", d.port);
+    wait_for_route(&proxy.httpd, "/shop/", "d", Duration::from_secs(10));
+    let after = proxy.file();
+    assert_eq!(members(&after), 4);
+    assert!(!after.contains("shadow"));
+    let log = proxy.watch.log();
+    assert!(
+        !log.contains("applied App.conf: 1 balancer(s), 1 member")
+            && !log.contains("applied App.conf: 1 balancer(s), 0 member"),
+        "no applied config with fewer members than the guard allows:\n{log}"
+    );
+}
+
+#[test]
+fn a_watcher_keeps_serving_while_etcd_is_down_and_catches_up_when_it_returns() {
+    let mut etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let (a, b, c) = (
+        Backend::start("a", None),
+        Backend::start("b", None),
+        Backend::start("c", None),
+    );
+    publish(dir.path(), &url, "a", a.port);
+    publish(dir.path(), &url, "b", b.port);
+    let proxy = Proxy::start(&url, &[]);
+    let before = proxy.file();
+
+    etcd.stop();
+    proxy
+        .watch
+        .wait_for("keeps its last good config", 1, Duration::from_secs(40));
+    for _ in 0..10 {
+        assert_eq!(get(&proxy.httpd, "/shop/", None).status, 200);
+    }
+    assert_eq!(proxy.file(), before, "nothing applied while etcd is down");
+
+    etcd.restart();
+    publish(dir.path(), &url, "c", c.port);
+    let back = Instant::now();
+    wait_for_route(&proxy.httpd, "/shop/", "c", Duration::from_secs(40));
+    eprintln!("caught up {:?} after etcd returned", back.elapsed());
+    assert!(
+        proxy
+            .watch
+            .log()
+            .contains("is reachable again; catching up")
+    );
+}
+
+#[test]
+fn watch_keeps_the_drain_state_set_on_the_proxy() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let backends: Vec<Backend> = ["a", "b", "c"]
+        .iter()
+        .map(|r| Backend::start(r, None))
+        .collect();
+    publish(dir.path(), &url, "a", backends[0].port);
+    publish(dir.path(), &url, "b", backends[1].port);
+    let proxy = Proxy::start(&url, &[]);
+    run(proxy.dir.path(), &["drain", "a", "--file", "App.conf"]);
+    publish(dir.path(), &url, "c", backends[2].port);
+    proxy
+        .watch
+        .wait_for("+ shop member c", 1, Duration::from_secs(10));
+    let file = proxy.file();
+    assert!(
+        file.contains("\"route\":\"a\"") && file.contains("\"adminState\":\"drain\""),
+        "{file}"
+    );
+}
