@@ -180,10 +180,15 @@ impl Client {
                 Err(e) => last = Some(anyhow!("{}: {e}", self.endpoints[i])),
             }
         }
+        let hint = if self.scheme == "http" {
+            " (if etcd serves TLS, give --etcd-cacert)"
+        } else {
+            ""
+        };
         Err(last
             .unwrap_or_else(|| anyhow!("no endpoint"))
             .context(format!(
-                "etcd is unreachable at {}",
+                "etcd is unreachable at {}{hint}",
                 self.endpoints.join(",")
             )))
     }
@@ -197,12 +202,24 @@ impl Client {
             }
             let resp = self.post_raw(path, &body, None)?;
             let status = resp.status().as_u16();
-            let answer: Value = resp
+            let text = resp
                 .into_body()
                 .with_config()
                 .limit(256 * 1024 * 1024)
-                .read_json()
-                .with_context(|| format!("etcd's answer to {path} is not JSON"))?;
+                .read_to_string()
+                .with_context(|| format!("cannot read etcd's answer to {path}"))?;
+            let answer: Value = serde_json::from_str(&text).map_err(|_| {
+                let hint = if text.contains("HTTPS") {
+                    "; this endpoint speaks TLS: give --etcd-cacert (and --etcd-cert/--etcd-key if it asks for a client certificate)"
+                } else {
+                    "; is this an etcd v3 client URL (port 2379 by default)?"
+                };
+                anyhow!(
+                    "{} answered {status} to {path} with something that is not etcd's JSON: {:?}{hint}",
+                    self.endpoints[self.preferred.get()],
+                    text.chars().take(120).collect::<String>()
+                )
+            })?;
             if status == 200 {
                 return Ok(answer);
             }

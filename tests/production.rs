@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use crate::support::certs;
 use crate::support::cluster::{App, counts, generate_at, routes_of};
 use crate::support::httpd::{Running, get, request};
 
@@ -271,20 +272,6 @@ fn adding_a_host_keeps_every_setting_of_the_file() {
     );
 }
 
-/// Runs openssl with `args` in `dir`, which must succeed.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("this test needs the openssl command (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `openssl s_server -www` on a free loopback port with a certificate for `name`, signed
 /// by a test CA made for it (`ca.pem` in `dir`): a real TLS member. Killed when dropped.
 struct TlsServer {
@@ -294,65 +281,8 @@ struct TlsServer {
 
 impl TlsServer {
     fn start(dir: &std::path::Path, name: &str) -> Self {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                "/CN=modproxy test CA",
-                "-days",
-                "2",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={name}"),
-                "-keyout",
-                "key.pem",
-                "-out",
-                "req.csr",
-            ],
-        );
-        let san = if name.parse::<std::net::IpAddr>().is_ok() {
-            format!("subjectAltName=DNS:{name},IP:{name}")
-        } else {
-            format!("subjectAltName=DNS:{name}")
-        };
-        std::fs::write(dir.join("san.cnf"), san).unwrap();
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "req.csr",
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                "san.cnf",
-                "-out",
-                "cert.pem",
-            ],
-        );
+        certs::ca(dir, "ca");
+        certs::issue(dir, "ca", name, "cert");
         let port = modproxy::httpd::free_port().unwrap();
         let child = std::process::Command::new("openssl")
             .current_dir(dir)
@@ -365,7 +295,7 @@ impl TlsServer {
                 "-cert",
                 "cert.pem",
                 "-key",
-                "key.pem",
+                "cert.key",
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -484,3 +484,128 @@ fn watch_keeps_the_drain_state_set_on_the_proxy() {
         "{file}"
     );
 }
+
+#[test]
+fn a_registry_over_tls_with_client_certificates_is_verified() {
+    let etcd = Etcd::start_tls();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let generate = |extra: &[&str]| {
+        Test::at(dir.path())
+            .args([
+                "generate",
+                "-c",
+                "modproxy.json",
+                "--host",
+                "127.0.0.1",
+                "--route",
+                "a",
+            ])
+            .args(["--publish", &url])
+            .args(extra.to_vec())
+    };
+    let (ca, other) = (etcd.file("ca.pem"), etcd.file("other.pem"));
+    let (cert, key) = (etcd.file("client.pem"), etcd.file("client.key"));
+    // Plain HTTP to a TLS port.
+    generate(&[])
+        .status(1)
+        .stderr_has("if etcd serves TLS, give --etcd-cacert")
+        .run();
+    // Another CA: etcd's certificate is not trusted.
+    generate(&[
+        "--etcd-cacert",
+        &other,
+        "--etcd-cert",
+        &cert,
+        "--etcd-key",
+        &key,
+    ])
+    .status(1)
+    .stderr_has("etcd is unreachable")
+    .stderr_has("certificate")
+    .run();
+    // No client certificate: etcd refuses the connection.
+    generate(&["--etcd-cacert", &ca])
+        .status(1)
+        .stderr_has("etcd is unreachable")
+        .run();
+    generate(&["--etcd-cert", &cert]).status(2).run();
+    generate(&[
+        "--etcd-cacert",
+        &ca,
+        "--etcd-cert",
+        &cert,
+        "--etcd-key",
+        &key,
+    ])
+    .stderr_has("published /modproxy/shop/a")
+    .run();
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url, "--etcd-cacert", &ca])
+        .args(["--etcd-cert", &cert, "--etcd-key", &key])
+        .stdout_has("route=a")
+        .run();
+}
+
+#[test]
+fn a_registry_with_auth_takes_the_password_from_the_environment_or_a_file() {
+    let mut etcd = Etcd::start();
+    etcd.ctl(&["user", "add", "web1:s3cret"]);
+    etcd.ctl(&["role", "add", "publisher"]);
+    etcd.ctl(&[
+        "role",
+        "grant-permission",
+        "publisher",
+        "--prefix=true",
+        "readwrite",
+        "/modproxy/",
+    ]);
+    etcd.ctl(&["user", "grant-role", "web1", "publisher"]);
+    etcd.enable_auth();
+    let dir = app_dir();
+    write(dir.path(), "pw", "s3cret\n");
+    let publish_as = |url: &str| {
+        Test::at(dir.path())
+            .args([
+                "generate",
+                "-c",
+                "modproxy.json",
+                "--host",
+                "127.0.0.1",
+                "--route",
+                "a",
+            ])
+            .args(["--publish", url])
+    };
+    let url = etcd.url("/modproxy");
+    publish_as(&url)
+        .status(1)
+        .stderr_has("give --etcd-user")
+        .run();
+    publish_as(&url)
+        .args(["--etcd-user", "web1"])
+        .status(1)
+        .stderr_has("set MODPROXY_ETCD_PASSWORD or give --etcd-password-file")
+        .run();
+    publish_as(&url)
+        .args(["--etcd-user", "web1"])
+        .env("MODPROXY_ETCD_PASSWORD", "wrong")
+        .status(1)
+        .stderr_has("etcd refused user \"web1\"")
+        .run();
+    publish_as(&url)
+        .args(["--etcd-user", "web1", "--etcd-password-file", "pw"])
+        .stderr_has("published /modproxy/shop/a")
+        .run();
+    // Outside its role's prefix.
+    publish_as(&etcd.url("/other"))
+        .args(["--etcd-user", "web1", "--etcd-password-file", "pw"])
+        .status(1)
+        .stderr_has("permission denied")
+        .run();
+    Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &url, "--etcd-user", "web1"])
+        .env("MODPROXY_ETCD_PASSWORD", "s3cret")
+        .stdout_has("route=a")
+        .run();
+}

@@ -10,11 +10,17 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use super::certs;
+
 pub struct Etcd {
     dir: TempDir,
     pub port: u16,
     peer_port: u16,
     child: Option<Child>,
+    /// Serving TLS, with client certificates required (`start_tls`).
+    tls: bool,
+    /// The root user's password once auth is on (`enable_auth`).
+    root_password: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -36,7 +42,26 @@ fn need(tool: &str) -> PathBuf {
 
 impl Etcd {
     pub fn start() -> Self {
-        let mut etcd = Etcd {
+        let mut etcd = Self::new(false);
+        etcd.run();
+        etcd
+    }
+
+    /// etcd over TLS that also requires a client certificate: its CA is `file("ca.pem")`,
+    /// a client certificate `client.pem`/`client.key`; `other.pem` is an unrelated CA.
+    pub fn start_tls() -> Self {
+        let mut etcd = Self::new(true);
+        let dir = etcd.dir.path();
+        certs::ca(dir, "ca");
+        certs::ca(dir, "other");
+        certs::issue(dir, "ca", "127.0.0.1", "server");
+        certs::issue(dir, "ca", "modproxy-client", "client");
+        etcd.run();
+        etcd
+    }
+
+    fn new(tls: bool) -> Self {
+        Etcd {
             dir: tempfile::Builder::new()
                 .prefix("modproxy-etcd-")
                 .tempdir()
@@ -44,20 +69,40 @@ impl Etcd {
             port: free_port(),
             peer_port: free_port(),
             child: None,
-        };
-        etcd.run();
-        etcd
+            tls,
+            root_password: None,
+        }
+    }
+
+    /// A file in etcd's folder (the TLS files of `start_tls`).
+    pub fn file(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Turns etcd's auth on with a root user; etcdctl here logs in as root from now on.
+    pub fn enable_auth(&mut self) {
+        self.ctl(&["user", "add", "root:rootpw"]);
+        self.ctl(&["auth", "enable"]);
+        self.root_password = Some("rootpw".into());
     }
 
     fn run(&mut self) {
-        let client = format!("http://127.0.0.1:{}", self.port);
+        let scheme = if self.tls { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", self.port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.path().join("etcd.log"))
             .expect("etcd's log file");
-        let child = Command::new(need("etcd"))
+        let mut cmd = Command::new(need("etcd"));
+        if self.tls {
+            cmd.args(["--cert-file", &self.file("server.pem")])
+                .args(["--key-file", &self.file("server.key")])
+                .args(["--trusted-ca-file", &self.file("ca.pem")])
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .args(["--name", "test", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args([
@@ -91,6 +136,9 @@ impl Etcd {
     }
 
     fn healthy(&self) -> bool {
+        if self.tls {
+            return self.etcdctl(&["endpoint", "health"]).status.success();
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -122,18 +170,28 @@ impl Etcd {
 
     /// Runs etcdctl against this etcd; it must succeed.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        let out = Command::new(need("etcdctl"))
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &format!("127.0.0.1:{}", self.port)])
-            .args(args)
-            .output()
-            .expect("run etcdctl");
+        let out = self.etcdctl(args);
         assert!(
             out.status.success(),
             "etcdctl {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    fn etcdctl(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(need("etcdctl"));
+        cmd.env("ETCDCTL_API", "3")
+            .args(["--endpoints", &format!("127.0.0.1:{}", self.port)]);
+        if self.tls {
+            cmd.args(["--cacert", &self.file("ca.pem")])
+                .args(["--cert", &self.file("client.pem")])
+                .args(["--key", &self.file("client.key")]);
+        }
+        if let Some(pw) = &self.root_password {
+            cmd.args(["--user", &format!("root:{pw}")]);
+        }
+        cmd.args(args).output().expect("run etcdctl")
     }
 
     pub fn put(&self, key: &str, value: &str) {

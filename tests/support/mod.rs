@@ -1,6 +1,7 @@
 //! Shared test helpers: the binary, the fixtures, and (in `httpd`/`backend`) real servers.
 
 pub mod backend;
+pub mod certs;
 pub mod cluster;
 pub mod daemon;
 pub mod etcd;
