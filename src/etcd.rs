@@ -282,6 +282,15 @@ impl Client {
         Ok((entries, revision))
     }
 
+    /// The value at `key`, if there is one.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let answer = self.call("/v3/kv/range", json!({"key": b64(key.as_bytes())}))?;
+        match answer["kvs"].as_array().and_then(|kvs| kvs.first()) {
+            Some(kv) => Ok(Some(unb64("value", kv["value"].as_str().unwrap_or(""))?)),
+            None => Ok(None),
+        }
+    }
+
     /// Stores `value` at `key`, tied to `lease` when given.
     pub fn put(&self, key: &str, value: &[u8], lease: Option<i64>) -> Result<()> {
         let mut body = json!({"key": b64(key.as_bytes()), "value": b64(value)});

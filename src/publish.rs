@@ -41,7 +41,7 @@ pub fn publish(
         match renew(&registry, &mut lease, ttl, member, text) {
             Ok(republished) => {
                 if republished {
-                    eprintln!("published {key} again (its lease was gone)");
+                    eprintln!("published {key} again (its lease or its key was gone)");
                 } else if failing {
                     eprintln!("renewed the lease of {key} again");
                 }
@@ -60,8 +60,9 @@ pub fn publish(
     }
 }
 
-/// Renews the lease, or when etcd no longer has it, takes a new one and publishes again.
-/// Returns whether it published again.
+/// Renews the lease, or when etcd no longer has it, takes a new one; publishes again
+/// when the lease was new or the key no longer holds the fragment (deleted or wiped by
+/// hand, a restored backup). Returns whether it published again.
 fn renew(
     registry: &Registry,
     lease: &mut Option<i64>,
@@ -71,7 +72,11 @@ fn renew(
 ) -> Result<bool> {
     if let Some(id) = *lease {
         if registry.keep_alive(id)? > 0 {
-            return Ok(false);
+            if registry.holds(member, text)? {
+                return Ok(false);
+            }
+            registry.publish(member, text, Some(id))?;
+            return Ok(true);
         }
         *lease = None;
     }

@@ -125,6 +125,12 @@ impl Registry {
         Ok(key)
     }
 
+    /// Whether the member's key holds exactly `text`.
+    pub fn holds(&self, member: &Member, text: &str) -> Result<bool> {
+        let key = self.key(&member.name, &member.route);
+        Ok(self.client.get(&key)?.as_deref() == Some(text.as_bytes()))
+    }
+
     /// Removes one host's fragment; returns whether it was there.
     pub fn withdraw(&self, app: &AppName, route: &Route) -> Result<(String, bool)> {
         let key = self.key(app, route);

@@ -248,6 +248,32 @@ fn a_ttl_entry_lives_while_its_keepalive_runs_and_expires_when_it_stops() {
         "{}",
         keep.log()
     );
+    // Wiped by hand, or its lease revoked: published again within a renewal period.
+    etcd.ctl(&["del", "--prefix", "/modproxy/"]);
+    keep.wait_for(
+        "published /modproxy/shop/a again",
+        1,
+        Duration::from_secs(5),
+    );
+    let leases = etcd.ctl(&["lease", "list"]);
+    let id = String::from_utf8_lossy(&leases.stdout)
+        .lines()
+        .nth(1)
+        .expect("one lease")
+        .trim()
+        .to_owned();
+    etcd.ctl(&["lease", "revoke", &id]);
+    keep.wait_for(
+        "published /modproxy/shop/a again",
+        2,
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        etcd.keys("/modproxy/"),
+        ["/modproxy/shop/a"],
+        "{}",
+        keep.log()
+    );
     keep.stop();
     let stopped = Instant::now();
     while !etcd.keys("/modproxy/").is_empty() {
@@ -477,8 +503,9 @@ fn watch_keeps_the_drain_state_set_on_the_proxy() {
     publish(dir.path(), &url, "c", backends[2].port);
     proxy
         .watch
-        .wait_for("+ shop member c", 1, Duration::from_secs(10));
+        .wait_for("applied App.conf", 1, Duration::from_secs(10));
     let file = proxy.file();
+    assert!(file.contains("route=c"), "{file}");
     assert!(
         file.contains("\"route\":\"a\"") && file.contains("\"adminState\":\"drain\""),
         "{file}"
@@ -608,4 +635,108 @@ fn a_registry_with_auth_takes_the_password_from_the_environment_or_a_file() {
         .env("MODPROXY_ETCD_PASSWORD", "s3cret")
         .stdout_has("route=a")
         .run();
+}
+
+/// The words of a unit's `ExecStart=`, after the program, with `${VAR}` (one word) and
+/// `$VAR` (split on white space) taken from `env`, as systemd expands them.
+fn exec_start(unit: &str, env: &[(String, String)]) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(unit)).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("an ExecStart line");
+    let value = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("{unit} uses {name}, which its example env file lacks"))
+    };
+    let mut words = Vec::new();
+    for word in line.split_whitespace() {
+        if let Some(name) = word.strip_prefix("${").and_then(|w| w.strip_suffix('}')) {
+            words.push(value(name));
+        } else if let Some(name) = word.strip_prefix('$') {
+            words.extend(value(name).split_whitespace().map(str::to_owned));
+        } else {
+            words.push(word.to_owned());
+        }
+    }
+    assert_eq!(
+        words[0], "/usr/bin/modproxy",
+        "the package installs it there"
+    );
+    words.remove(0);
+    words
+}
+
+/// An example env file's settings, with `changes` (for this machine) applied.
+fn example_env(file: &str, changes: &[(&str, &str)]) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+    let mut env: Vec<(String, String)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    for (k, v) in changes {
+        let slot = env
+            .iter_mut()
+            .find(|(name, _)| name == k)
+            .unwrap_or_else(|| panic!("{file} has no {k}"));
+        slot.1 = (*v).to_owned();
+    }
+    env
+}
+
+#[test]
+fn the_systemd_units_run_as_written() {
+    let etcd = Etcd::start();
+    let url = etcd.url("/modproxy");
+    let dir = app_dir();
+    let config = dir.path().join("modproxy.json").display().to_string();
+    let env = example_env(
+        "packaging/systemd/publish.env",
+        &[
+            ("MODPROXY_REGISTRY", &url),
+            ("MODPROXY_APP_CONFIG", &config),
+            ("MODPROXY_ARGS", "--host 127.0.0.1 --route a --port 8081"),
+        ],
+    );
+    let args = exec_start("packaging/systemd/modproxy-publish@.service", &env);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _publisher = Daemon::start(dir.path(), "publish", &args);
+    let start = Instant::now();
+    while etcd.keys("/modproxy/") != ["/modproxy/shop/a"] {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the publish unit did not publish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let proxy = scratch();
+    let target = proxy
+        .path()
+        .join("modproxy-shop.conf")
+        .display()
+        .to_string();
+    let env = example_env(
+        "packaging/systemd/watch.env",
+        &[
+            ("MODPROXY_REGISTRY", &url),
+            ("MODPROXY_TARGET", &target),
+            (
+                "MODPROXY_ARGS",
+                "--balancer-manager /balancer-manager --reload true",
+            ),
+        ],
+    );
+    let args = exec_start("packaging/systemd/modproxy-watch@.service", &env);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let watcher = Daemon::start(proxy.path(), "watch", &args);
+    watcher.wait_for("applied", 1, Duration::from_secs(10));
+    let installed = std::fs::read_to_string(&target).unwrap();
+    assert!(installed.contains("route=a") && installed.contains("balancer-manager"));
 }
