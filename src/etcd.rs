@@ -38,7 +38,7 @@ pub struct Entry {
 /// tried first.
 pub struct Client {
     agent: ureq::Agent,
-    /// An agent for watches, whose answer may take up to the watch's wait.
+    /// `http`, or `https` with a CA file.
     scheme: &'static str,
     endpoints: Vec<String>,
     preferred: std::cell::Cell<usize>,
@@ -76,6 +76,16 @@ fn number(v: &Value) -> i64 {
     }
 }
 
+/// The certificates in a PEM file's text (other items skipped).
+fn certificates(pem: &[u8]) -> Vec<ureq::tls::Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))
 }
@@ -91,14 +101,9 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(10)))
             .user_agent(concat!("modproxy/", env!("CARGO_PKG_VERSION")));
         let scheme = if let Some(ca) = &conn.ca_file {
-            use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+            use ureq::tls::{ClientCert, PrivateKey, RootCerts, TlsConfig};
             let pem = read_pem(ca, "CA file (--etcd-cacert)")?;
-            let roots: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                    _ => None,
-                })
-                .collect();
+            let roots = certificates(&pem);
             if roots.is_empty() {
                 bail!(
                     "the CA file {} holds no PEM certificate; give etcd's CA certificate (--etcd-cacert)",
@@ -111,12 +116,7 @@ impl Client {
                     anyhow!("--etcd-cert needs --etcd-key, the certificate's private key")
                 })?;
                 let chain_pem = read_pem(cert, "client certificate (--etcd-cert)")?;
-                let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&chain_pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
+                let chain = certificates(&chain_pem);
                 if chain.is_empty() {
                     bail!(
                         "the client certificate {} holds no PEM certificate",

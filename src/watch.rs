@@ -33,6 +33,7 @@ pub fn watch(args: WatchArgs) -> Result<()> {
     let registry = Registry::open(&url, &apply.merge.etcd)?;
     eprintln!("watching {url} for {}", target.display());
     let mut log = Log::default();
+    let mut failed = Failed::default();
     let mut backoff = BACKOFF.0;
     let mut unreachable = false;
     loop {
@@ -56,7 +57,7 @@ pub fn watch(args: WatchArgs) -> Result<()> {
         }
         backoff = BACKOFF.0;
         let mut messages = Vec::new();
-        match reconcile(apply, &target, registered, &mut messages) {
+        match reconcile(apply, &target, registered, &mut messages, &mut failed) {
             Ok(Outcome::Applied) => log.applied(messages),
             Ok(_) => log.round(messages),
             Err(e) => {
@@ -73,6 +74,15 @@ pub fn watch(args: WatchArgs) -> Result<()> {
     }
 }
 
+/// The last config that failed to apply (refused by a guard, rejected by httpd, or rolled
+/// back), and why: the same config is not tried again every round (each try would print
+/// its changes and, for a failed probe, reload httpd twice), only a different one.
+#[derive(Default)]
+struct Failed {
+    text: String,
+    error: String,
+}
+
 /// One round: the registry's fragments (invalid ones skipped, each named in `messages`),
 /// the files, and the target's own settings and member states, merged and installed.
 fn reconcile(
@@ -80,6 +90,7 @@ fn reconcile(
     target: &Path,
     registered: Vec<Registered>,
     messages: &mut Vec<String>,
+    failed: &mut Failed,
 ) -> Result<Outcome> {
     let mut inputs = commands::read_files(&args.merge.inputs)?;
     let mut from_registry = Vec::new();
@@ -106,7 +117,19 @@ fn reconcile(
     keep_target_state(target, &mut from_registry, &mut inputs)?;
     inputs.members.extend(from_registry);
     let merged = commands::merge_inputs(&args.merge, inputs)?;
-    apply::install(args, target, merged)
+    if merged.text == failed.text {
+        bail!("{}", failed.error);
+    }
+    let text = merged.text.clone();
+    let outcome = apply::install(args, target, merged);
+    *failed = match &outcome {
+        Ok(_) => Failed::default(),
+        Err(e) => Failed {
+            text,
+            error: format!("{e:#}"),
+        },
+    };
+    outcome
 }
 
 /// What the proxy's admin set in the live file survives: its kept settings, and the

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::backend::Backend;
-use crate::support::cluster::{routes_of, run, wait_for_route};
+use crate::support::cluster::{generate_with, routes_of, run, wait_for_route};
 use crate::support::daemon::Daemon;
 use crate::support::etcd::Etcd;
 use crate::support::httpd::{self, Running, get};
@@ -16,33 +16,44 @@ const JSON: &str =
 
 /// `generate --publish` for a host with `route` at `port`, also written to ROUTE.conf.
 fn publish(dir: &Path, url: &str, route: &str, port: u16) -> String {
-    let file = format!("{route}.conf");
-    let port = port.to_string();
-    run(
-        dir,
-        &[
-            "generate",
-            "-c",
-            "modproxy.json",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--route",
-            route,
-            "-o",
-            &file,
-            "--publish",
-            url,
-        ],
-    );
-    file
+    generate_with(dir, "modproxy.json", route, port, &["--publish", url])
 }
 
 fn app_dir() -> tempfile::TempDir {
     let dir = scratch();
     write(dir.path(), "modproxy.json", JSON);
     dir
+}
+
+/// A registry and the app's hosts: a real etcd, the app's folder, and a backend per
+/// route, published only when the test says so.
+struct Fleet {
+    etcd: Etcd,
+    url: String,
+    dir: tempfile::TempDir,
+    backends: Vec<Backend>,
+}
+
+impl Fleet {
+    fn new(routes: &[&str]) -> Self {
+        let etcd = Etcd::start();
+        Fleet {
+            url: etcd.url("/modproxy"),
+            etcd,
+            dir: app_dir(),
+            backends: routes.iter().map(|r| Backend::start(r, None)).collect(),
+        }
+    }
+
+    /// Publishes the backend with `route`, as its host would.
+    fn publish(&self, route: &str) {
+        let b = self
+            .backends
+            .iter()
+            .find(|b| b.route == route)
+            .expect("a backend with that route");
+        publish(self.dir.path(), &self.url, route, b.port);
+    }
 }
 
 fn reload_cmd(httpd: &Running) -> String {
@@ -82,6 +93,15 @@ fn hosts_publish_and_a_merge_from_the_registry_equals_the_merge_of_their_files()
         from_files,
         "same inputs, same bytes"
     );
+
+    // With a dead endpoint listed first, the next one answers.
+    let dead = modproxy::httpd::free_port().unwrap();
+    let both = format!("etcd://127.0.0.1:{dead},127.0.0.1:{}/modproxy", etcd.port);
+    let via_second = Test::at(dir.path())
+        .args(["merge", "-balancer", "--from", &both])
+        .run()
+        .stdout;
+    assert_eq!(via_second, from_files);
 
     // It really balances.
     let httpd = httpd::start(&conf);
@@ -331,19 +351,14 @@ impl Proxy {
 
 #[test]
 fn two_watching_proxies_converge_on_the_same_file_and_serve_a_new_host() {
-    let etcd = Etcd::start();
-    let url = etcd.url("/modproxy");
-    let dir = app_dir();
-    let backends: Vec<Backend> = ["a", "b", "c"]
-        .iter()
-        .map(|r| Backend::start(r, None))
-        .collect();
-    publish(dir.path(), &url, "a", backends[0].port);
-    publish(dir.path(), &url, "b", backends[1].port);
-    let proxies = [Proxy::start(&url, &[]), Proxy::start(&url, &[])];
+    let fleet = Fleet::new(&["a", "b", "c"]);
+    let (url, dir) = (&fleet.url, &fleet.dir);
+    fleet.publish("a");
+    fleet.publish("b");
+    let proxies = [Proxy::start(url, &[]), Proxy::start(url, &[])];
 
     let published = Instant::now();
-    publish(dir.path(), &url, "c", backends[2].port);
+    fleet.publish("c");
     for p in &proxies {
         wait_for_route(&p.httpd, "/shop/", "c", Duration::from_secs(10));
     }
@@ -363,7 +378,7 @@ fn two_watching_proxies_converge_on_the_same_file_and_serve_a_new_host() {
     // Withdrawn: both stop sending it requests.
     run(
         dir.path(),
-        &["withdraw", &url, "--name", "shop", "--route", "a"],
+        &["withdraw", url, "--name", "shop", "--route", "a"],
     );
     for p in &proxies {
         p.watch
@@ -383,17 +398,12 @@ fn two_watching_proxies_converge_on_the_same_file_and_serve_a_new_host() {
 
 #[test]
 fn a_wiped_or_shrunken_registry_is_not_applied_and_bad_keys_are_skipped() {
-    let etcd = Etcd::start();
-    let url = etcd.url("/modproxy");
-    let dir = app_dir();
-    let backends: Vec<Backend> = ["a", "b", "c"]
-        .iter()
-        .map(|r| Backend::start(r, None))
-        .collect();
-    for b in &backends {
-        publish(dir.path(), &url, &b.route, b.port);
+    let fleet = Fleet::new(&["a", "b", "c", "d"]);
+    let etcd = &fleet.etcd;
+    for route in ["a", "b", "c"] {
+        fleet.publish(route);
     }
-    let proxy = Proxy::start(&url, &[]);
+    let proxy = Proxy::start(&fleet.url, &[]);
     let before = proxy.file();
     let members = |text: &str| text.matches("# modproxy-member").count();
     assert_eq!(members(&before), 3);
@@ -423,8 +433,8 @@ fn a_wiped_or_shrunken_registry_is_not_applied_and_bad_keys_are_skipped() {
 
     // Restored, plus a hostile key: the hostile one is skipped, naming its key; the rest
     // is applied (here: no change, as the restore brings back what was installed).
-    for b in &backends {
-        publish(dir.path(), &url, &b.route, b.port);
+    for route in ["a", "b", "c"] {
+        fleet.publish(route);
     }
     etcd.put(
         "/modproxy/shop/x",
@@ -436,8 +446,7 @@ fn a_wiped_or_shrunken_registry_is_not_applied_and_bad_keys_are_skipped() {
         Duration::from_secs(10),
     );
     // One host more: applied, the bad key still skipped.
-    let d = Backend::start("d", None);
-    publish(dir.path(), &url, "d", d.port);
+    fleet.publish("d");
     wait_for_route(&proxy.httpd, "/shop/", "d", Duration::from_secs(10));
     let after = proxy.file();
     assert_eq!(members(&after), 4);
@@ -452,20 +461,13 @@ fn a_wiped_or_shrunken_registry_is_not_applied_and_bad_keys_are_skipped() {
 
 #[test]
 fn a_watcher_keeps_serving_while_etcd_is_down_and_catches_up_when_it_returns() {
-    let mut etcd = Etcd::start();
-    let url = etcd.url("/modproxy");
-    let dir = app_dir();
-    let (a, b, c) = (
-        Backend::start("a", None),
-        Backend::start("b", None),
-        Backend::start("c", None),
-    );
-    publish(dir.path(), &url, "a", a.port);
-    publish(dir.path(), &url, "b", b.port);
-    let proxy = Proxy::start(&url, &[]);
+    let mut fleet = Fleet::new(&["a", "b", "c"]);
+    fleet.publish("a");
+    fleet.publish("b");
+    let proxy = Proxy::start(&fleet.url, &[]);
     let before = proxy.file();
 
-    etcd.stop();
+    fleet.etcd.stop();
     proxy
         .watch
         .wait_for("keeps its last good config", 1, Duration::from_secs(40));
@@ -474,8 +476,8 @@ fn a_watcher_keeps_serving_while_etcd_is_down_and_catches_up_when_it_returns() {
     }
     assert_eq!(proxy.file(), before, "nothing applied while etcd is down");
 
-    etcd.restart();
-    publish(dir.path(), &url, "c", c.port);
+    fleet.etcd.restart();
+    fleet.publish("c");
     let back = Instant::now();
     wait_for_route(&proxy.httpd, "/shop/", "c", Duration::from_secs(40));
     eprintln!("caught up {:?} after etcd returned", back.elapsed());
@@ -489,18 +491,12 @@ fn a_watcher_keeps_serving_while_etcd_is_down_and_catches_up_when_it_returns() {
 
 #[test]
 fn watch_keeps_the_drain_state_set_on_the_proxy() {
-    let etcd = Etcd::start();
-    let url = etcd.url("/modproxy");
-    let dir = app_dir();
-    let backends: Vec<Backend> = ["a", "b", "c"]
-        .iter()
-        .map(|r| Backend::start(r, None))
-        .collect();
-    publish(dir.path(), &url, "a", backends[0].port);
-    publish(dir.path(), &url, "b", backends[1].port);
-    let proxy = Proxy::start(&url, &[]);
+    let fleet = Fleet::new(&["a", "b", "c"]);
+    fleet.publish("a");
+    fleet.publish("b");
+    let proxy = Proxy::start(&fleet.url, &[]);
     run(proxy.dir.path(), &["drain", "a", "--file", "App.conf"]);
-    publish(dir.path(), &url, "c", backends[2].port);
+    fleet.publish("c");
     proxy
         .watch
         .wait_for("applied App.conf", 1, Duration::from_secs(10));

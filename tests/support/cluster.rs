@@ -98,24 +98,28 @@ pub fn generate_for(dir: &Path, config: &str, backend: &Backend) -> String {
 
 /// `generate_for`, for a member reached at `port` (a relay in front of the backend).
 pub fn generate_at(dir: &Path, config: &str, route: &str, port: u16) -> String {
+    generate_with(dir, config, route, port, &[])
+}
+
+/// `generate_at` with more flags (`--publish URL`).
+pub fn generate_with(dir: &Path, config: &str, route: &str, port: u16, extra: &[&str]) -> String {
     let file = format!("{route}.conf");
     let port = port.to_string();
-    run(
-        dir,
-        &[
-            "generate",
-            "-c",
-            config,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--route",
-            route,
-            "-o",
-            &file,
-        ],
-    );
+    let mut args = vec![
+        "generate",
+        "-c",
+        config,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--route",
+        route,
+        "-o",
+        &file,
+    ];
+    args.extend_from_slice(extra);
+    run(dir, &args);
     file
 }
 
