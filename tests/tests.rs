@@ -13,6 +13,7 @@ mod failure_modes;
 mod faults;
 mod fuzz_regressions;
 mod golden;
+mod keepalived;
 mod live_state;
 mod production;
 mod properties;
