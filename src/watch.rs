@@ -18,9 +18,10 @@ use crate::model::Member;
 use crate::records;
 use crate::registry::{Registered, Registry};
 
-/// How long one etcd watch waits before the watcher reads the registry anyway (which
-/// also retries a change that failed to apply).
-const WAIT: Duration = Duration::from_secs(25);
+/// How long one etcd watch waits before the watcher reads the registry anyway: this
+/// bounds how long a hung etcd (or a silent network) goes unnoticed, at the cost of one
+/// read of the prefix per proxy per wait.
+const WAIT: Duration = Duration::from_secs(10);
 /// Backoff while etcd is unreachable: from the first to the last, doubling.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(500), Duration::from_secs(30));
 
@@ -163,7 +164,7 @@ fn keep_target_state(
 }
 
 /// The watcher's messages, each round's printed only when they differ from the last
-/// round's, so a lasting problem is said once, not every 25 s.
+/// round's, so a lasting problem is said once, not every round.
 #[derive(Default)]
 struct Log {
     last: Vec<String>,

@@ -457,6 +457,39 @@ fn a_wiped_or_shrunken_registry_is_not_applied_and_bad_keys_are_skipped() {
             && !log.contains("applied App.conf: 1 balancer(s), 0 member"),
         "no applied config with fewer members than the guard allows:\n{log}"
     );
+
+    // A shrink that is meant: refused by the watcher, then applied once by hand with
+    // --force (a bad key must go first: apply, like merge, refuses it).
+    for key in ["a", "b", "c", "x"] {
+        etcd.ctl(&["del", &format!("/modproxy/shop/{key}")]);
+    }
+    proxy
+        .watch
+        .wait_for("would lose 3 of its 4 members", 1, Duration::from_secs(10));
+    let reload = reload_cmd(&proxy.httpd);
+    run(
+        proxy.dir.path(),
+        &[
+            "apply",
+            "-balancer",
+            "--from",
+            &fleet.url,
+            "-o",
+            "App.conf",
+            "--force",
+            "--reload",
+            &reload,
+        ],
+    );
+    assert_eq!(members(&proxy.file()), 1);
+    let start = Instant::now();
+    while routes_of(&proxy.httpd, 6, "/shop/", None) != ["d"; 6] {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not only d serves"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -487,6 +520,34 @@ fn a_watcher_keeps_serving_while_etcd_is_down_and_catches_up_when_it_returns() {
             .log()
             .contains("is reachable again; catching up")
     );
+}
+
+#[test]
+fn a_watcher_survives_an_etcd_that_hangs_and_catches_up_when_it_answers_again() {
+    let fleet = Fleet::new(&["a", "b", "c"]);
+    fleet.publish("a");
+    fleet.publish("b");
+    let proxy = Proxy::start(&fleet.url, &[]);
+    let before = proxy.file();
+
+    // Frozen, not killed: connections open, nothing answers.
+    fleet.etcd.freeze();
+    let frozen = Instant::now();
+    proxy
+        .watch
+        .wait_for("keeps its last good config", 1, Duration::from_secs(40));
+    eprintln!(
+        "the watcher noticed the hung etcd after {:?}",
+        frozen.elapsed()
+    );
+    for _ in 0..10 {
+        assert_eq!(get(&proxy.httpd, "/shop/", None).status, 200);
+    }
+    assert_eq!(proxy.file(), before);
+
+    fleet.etcd.thaw();
+    fleet.publish("c");
+    wait_for_route(&proxy.httpd, "/shop/", "c", Duration::from_secs(40));
 }
 
 #[test]

@@ -157,9 +157,28 @@ impl Etcd {
     /// Stops etcd (SIGKILL, as a crashed or unreachable etcd); its data stays.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            // A frozen etcd dies of SIGKILL too.
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Freezes etcd (SIGSTOP): its port still accepts connections but nothing answers, as
+    /// when a host hangs or the network drops packets silently.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let child = self.child.as_ref().expect("etcd runs");
+        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig})");
     }
 
     /// Starts it again on the same ports with the same data.
