@@ -163,7 +163,8 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<ureq::http::Response<ureq::Body>> {
         let mut last = None;
-        for i in self.order() {
+        let tries = self.endpoints.len();
+        for (n, i) in self.order().enumerate() {
             let url = format!("{}://{}{path}", self.scheme, self.endpoints[i]);
             let mut req = self.agent.post(&url);
             if let Some(t) = timeout {
@@ -173,6 +174,10 @@ impl Client {
                 req = req.header("Authorization", token);
             }
             match req.send_json(body) {
+                // A node that answers 5xx (no leader, no quorum): the next one may serve.
+                Ok(resp) if resp.status().is_server_error() && n + 1 < tries => {
+                    last = Some(anyhow!("{}: answered {}", self.endpoints[i], resp.status()));
+                }
                 Ok(resp) => {
                     self.preferred.set(i);
                     return Ok(resp);
