@@ -230,6 +230,32 @@ pub fn add_strict(registered: Vec<Registered>, inputs: &mut Inputs) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text: refused or accepted, never a panic.
+        #[test]
+        fn any_text_is_refused_or_accepted(raw in "(etcd://)?[a-z0-9.:,\\[\\]/_ -]{0,40}") {
+            let _ = raw.parse::<RegistryUrl>();
+        }
+
+        /// URL-shaped text: what is accepted prints back as itself, and its prefix holds no
+        /// path tricks that could reach keys outside it.
+        #[test]
+        fn accepted_urls_round_trip(
+            hosts in proptest::collection::vec("[a-z0-9.-]{1,8}:[0-9]{1,5}", 1..3),
+            path in "[a-z0-9./_-]{0,24}",
+        ) {
+            let raw = format!("etcd://{}/{path}", hosts.join(","));
+            if let Ok(url) = raw.parse::<RegistryUrl>() {
+                prop_assert_eq!(url.to_string().parse::<RegistryUrl>().unwrap(), url.clone());
+                prop_assert!(url.prefix.starts_with('/') && !url.prefix.ends_with('/'));
+                prop_assert!(!url.prefix.contains("//"));
+                prop_assert!(!url.prefix.split('/').any(|s| s == ".." || s == "."));
+                prop_assert_eq!(url.endpoints, hosts);
+            }
+        }
+    }
 
     #[test]
     fn urls() {

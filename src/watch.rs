@@ -31,6 +31,16 @@ pub fn watch(args: WatchArgs) -> Result<()> {
         bail!("watch follows a registry: give --from etcd://HOST:PORT/PREFIX");
     };
     let target = apply::target_of(&apply.merge)?;
+    let same = |p: &Path| match (p.canonicalize(), target.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => p == target,
+    };
+    if let Some(input) = apply.merge.inputs.iter().find(|p| same(p)) {
+        bail!(
+            "{} is the file watch writes; do not give it as an input too (its members would never leave): its settings, drain states and weights are kept anyway",
+            input.display()
+        );
+    }
     let registry = Registry::open(&url, &apply.merge.etcd)?;
     eprintln!("watching {url} for {}", target.display());
     let mut log = Log::default();

@@ -232,6 +232,20 @@ fn registry_urls_and_an_unreachable_etcd_get_clear_errors() {
         .status(2)
         .stderr_has("--from <URL>")
         .run();
+    Test::new()
+        .file("App.conf", "# the live file\n")
+        .args([
+            "watch",
+            "--from",
+            "etcd://127.0.0.1:2379/m",
+            "-balancer",
+            "-o",
+            "App.conf",
+            "./App.conf",
+        ])
+        .status(1)
+        .stderr_has("./App.conf is the file watch writes; do not give it as an input too")
+        .run();
 }
 
 #[test]
