@@ -408,6 +408,33 @@ fn two_watching_proxies_converge_on_the_same_file_and_serve_a_new_host() {
         }
     }
     assert_eq!(proxies[0].file(), proxies[1].file());
+
+    // A burst: twelve hosts publish at once (members without a process: the file is what
+    // is checked). Both proxies end with the same file holding all of them.
+    std::thread::scope(|s| {
+        for i in 0..12 {
+            s.spawn(move || publish(dir.path(), url, &format!("burst{i}"), 9000 + i));
+        }
+    });
+    let members = |p: &Proxy| p.file().matches("# modproxy-member").count();
+    let start = Instant::now();
+    while proxies.iter().any(|p| members(p) != 14) {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "not converged: {}",
+            proxies[0].watch.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "a burst of 12 publishes converged on both proxies in {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        proxies[0].file(),
+        proxies[1].file(),
+        "byte-identical after the burst"
+    );
 }
 
 #[test]
