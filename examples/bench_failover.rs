@@ -22,6 +22,9 @@ mod fault;
 #[allow(dead_code)]
 #[path = "../tests/support/load.rs"]
 mod load;
+#[path = "../tests/support/process.rs"]
+#[allow(dead_code)]
+mod process;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

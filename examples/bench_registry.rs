@@ -22,6 +22,9 @@ mod daemon;
 #[path = "../tests/support/etcd.rs"]
 #[allow(dead_code)]
 mod etcd;
+#[path = "../tests/support/process.rs"]
+#[allow(dead_code)]
+mod process;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

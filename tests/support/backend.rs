@@ -5,12 +5,14 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use super::process::Process;
+
 /// One app instance: a separate process answering with its route.
 pub struct Backend {
     pub route: String,
     pub port: u16,
     cookie: Option<String>,
-    child: Option<Child>,
+    process: Process,
 }
 
 fn binary() -> PathBuf {
@@ -61,35 +63,24 @@ impl Backend {
             route: route.to_owned(),
             port,
             cookie: cookie.map(str::to_owned),
-            child: Some(child),
+            process: Process::new(child),
         }
     }
 
     /// Kills the process (SIGKILL), as when an app instance dies.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process.kill();
     }
 
     /// Stops the process with SIGSTOP: the kernel still accepts its connections, nothing
     /// answers them (a hung instance, from the outside).
     pub fn freeze(&self) {
-        self.signal(libc::SIGSTOP);
+        self.process.freeze();
     }
 
     /// Lets a frozen process go on (SIGCONT); it answers what queued up meanwhile.
     pub fn thaw(&self) {
-        self.signal(libc::SIGCONT);
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let child = self.child.as_ref().expect("the backend is running");
-        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-        // SAFETY: kill(2) on our own child process, which has not been waited for.
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(rc, 0, "kill({pid}, {sig})");
+        self.process.thaw();
     }
 
     /// Starts the process again on the same port.
@@ -97,12 +88,6 @@ impl Backend {
         self.kill();
         let (child, port) = spawn(&self.route, self.port, self.cookie.as_deref());
         assert_eq!(port, self.port);
-        self.child = Some(child);
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.kill();
+        self.process = Process::new(child);
     }
 }

@@ -3,13 +3,14 @@
 //! panics).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::modproxy_bin;
+use super::process::Process;
 
 pub struct Daemon {
-    child: Option<Child>,
+    process: Process,
     log: PathBuf,
 }
 
@@ -27,7 +28,7 @@ impl Daemon {
             .spawn()
             .expect("start modproxy");
         Daemon {
-            child: Some(child),
+            process: Process::new(child),
             log,
         }
     }
@@ -54,15 +55,6 @@ impl Daemon {
 
     /// Kills the process (SIGKILL, as a host that is switched off).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.kill();
     }
 }

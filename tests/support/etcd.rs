@@ -5,18 +5,20 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 use super::certs;
+use super::process::Process;
 
 pub struct Etcd {
+    /// First, so that it is killed (dropped) before its data folder goes.
+    process: Option<Process>,
     dir: TempDir,
     pub port: u16,
     peer_port: u16,
-    child: Option<Child>,
     /// Serving TLS, with client certificates required (`start_tls`).
     tls: bool,
     /// The root user's password once auth is on (`enable_auth`).
@@ -68,7 +70,7 @@ impl Etcd {
                 .expect("a temp folder for etcd"),
             port: free_port(),
             peer_port: free_port(),
-            child: None,
+            process: None,
             tls,
             root_password: None,
         }
@@ -123,7 +125,7 @@ impl Etcd {
             .stderr(log)
             .spawn()
             .expect("start etcd");
-        self.child = Some(child);
+        self.process = Some(Process::new(child));
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.healthy() {
@@ -154,31 +156,19 @@ impl Etcd {
         format!("etcd://127.0.0.1:{}{prefix}", self.port)
     }
 
-    /// Stops etcd (SIGKILL, as a crashed or unreachable etcd); its data stays.
+    /// Stops etcd (SIGKILL, as a crashed etcd); its data stays.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // A frozen etcd dies of SIGKILL too.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.process = None;
     }
 
     /// Freezes etcd (SIGSTOP): its port still accepts connections but nothing answers, as
     /// when a host hangs or the network drops packets silently.
     pub fn freeze(&self) {
-        self.signal(libc::SIGSTOP);
+        self.process.as_ref().expect("etcd runs").freeze();
     }
 
     pub fn thaw(&self) {
-        self.signal(libc::SIGCONT);
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let child = self.child.as_ref().expect("etcd runs");
-        let pid = libc::pid_t::try_from(child.id()).expect("a pid fits pid_t");
-        // SAFETY: kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(rc, 0, "kill({pid}, {sig})");
+        self.process.as_ref().expect("etcd runs").thaw();
     }
 
     /// Starts it again on the same ports with the same data.
@@ -230,11 +220,5 @@ impl Etcd {
     pub fn get(&self, key: &str) -> String {
         let out = self.ctl(&["get", "--print-value-only", key]);
         String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.stop();
     }
 }

@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod fault;
 pub mod httpd;
 pub mod load;
+pub mod process;
 pub mod test;
 
 use std::path::{Path, PathBuf};
