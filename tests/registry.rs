@@ -334,12 +334,12 @@ struct Proxy {
 
 impl Proxy {
     /// Merges what is registered, starts httpd with it, and starts `watch` on its file.
-    fn start(url: &str, extra: &[&str]) -> Self {
+    /// `etcd` flags (credentials) go to the first merge and to the watcher.
+    fn start(url: &str, etcd: &[&str]) -> Self {
         let dir = scratch();
-        run(
-            dir.path(),
-            &["merge", "-balancer", "--from", url, "-o", "App.conf"],
-        );
+        let mut merge = vec!["merge", "-balancer", "--from", url, "-o", "App.conf"];
+        merge.extend_from_slice(etcd);
+        run(dir.path(), &merge);
         let httpd = httpd::start(&dir.path().join("App.conf"));
         let reload = reload_cmd(&httpd);
         let mut args = vec![
@@ -352,7 +352,7 @@ impl Proxy {
             "--reload",
             &reload,
         ];
-        args.extend_from_slice(extra);
+        args.extend_from_slice(etcd);
         let watch = Daemon::start(dir.path(), "watch", &args);
         watch.wait_for("watching", 1, Duration::from_secs(5));
         Proxy { dir, httpd, watch }
@@ -589,6 +589,42 @@ fn a_watcher_survives_an_etcd_that_hangs_and_catches_up_when_it_answers_again() 
     fleet.etcd.thaw();
     fleet.publish("c");
     wait_for_route(&proxy.httpd, "/shop/", "c", Duration::from_secs(40));
+}
+
+#[test]
+fn a_watcher_with_an_etcd_user_logs_in_again_when_its_token_expires() {
+    let mut fleet = Fleet::new(&["a", "b", "c"]);
+    fleet.publish("a");
+    fleet.publish("b");
+    let etcd = &mut fleet.etcd;
+    etcd.ctl(&["user", "add", "proxy:pr0xy"]);
+    etcd.ctl(&["role", "add", "reader"]);
+    etcd.ctl(&[
+        "role",
+        "grant-permission",
+        "reader",
+        "--prefix=true",
+        "read",
+        "/modproxy/",
+    ]);
+    etcd.ctl(&["user", "grant-role", "proxy", "reader"]);
+    etcd.enable_auth();
+    let secrets = scratch();
+    write(secrets.path(), "pw", "pr0xy\n");
+    let pw = secrets.path().join("pw").display().to_string();
+    let proxy = Proxy::start(
+        &fleet.url,
+        &["--etcd-user", "proxy", "--etcd-password-file", &pw],
+    );
+    // Twice the token's lifetime (2 s in the test etcd), then a change to follow.
+    std::thread::sleep(Duration::from_secs(5));
+    let b = fleet.backends.iter().find(|b| b.route == "c").unwrap();
+    let fragment = generate_with(fleet.dir.path(), "modproxy.json", "c", b.port, &[]);
+    let text = std::fs::read_to_string(fleet.dir.path().join(fragment)).unwrap();
+    fleet.etcd.put("/modproxy/shop/c", &text);
+    wait_for_route(&proxy.httpd, "/shop/", "c", Duration::from_secs(15));
+    let log = proxy.watch.log();
+    assert!(!log.contains("error"), "{log}");
 }
 
 #[test]

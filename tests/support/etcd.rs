@@ -104,7 +104,10 @@ impl Etcd {
                 .args(["--trusted-ca-file", &self.file("ca.pem")])
                 .arg("--client-cert-auth");
         }
+        // With auth on, a login token expires after 2 s instead of 300 s: long-running
+        // commands must log in again, and the tests see that they do.
         let child = cmd
+            .args(["--auth-token-ttl", "2"])
             .args(["--name", "test", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args([
