@@ -17,7 +17,7 @@ use crate::commands::{Merged, build_merge};
 use crate::httpd::{self, client};
 use crate::model::{AdminState, Member};
 use crate::output::Target;
-use crate::records;
+use crate::records::{self, Records};
 
 /// A member as `apply` compares them: app and route.
 type Key = (String, String);
@@ -204,41 +204,62 @@ pub(crate) fn target_of(merge: &MergeArgs) -> Result<PathBuf> {
     Ok(target_path)
 }
 
+/// The live file as it is before a change: its text and records, or nothing yet.
+pub(crate) struct Installed {
+    pub text: Option<String>,
+    pub records: Option<Records>,
+}
+
+/// Reads the live file once, for the change list, the guards and the rollback (and for
+/// `watch`, the states it carries over).
+pub(crate) fn installed(target_path: &Path) -> Result<Installed> {
+    let text = match std::fs::read_to_string(target_path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", target_path.display())),
+    };
+    let records = match &text {
+        Some(t) => Some(records::parse(t, &target_path.display().to_string())?),
+        None => None,
+    };
+    Ok(Installed { text, records })
+}
+
 pub fn apply(args: ApplyArgs) -> Result<()> {
     let target_path = target_of(&args.merge)?;
     let merged = build_merge(&args.merge)?;
-    if install(&args, &target_path, merged)? == Outcome::Unchanged {
+    let before = installed(&target_path)?;
+    if install(&args, &target_path, &before, merged)? == Outcome::Unchanged {
         eprintln!("{}: no change", target_path.display());
     }
     Ok(())
 }
 
-/// Installs `merged` into the live file as `apply` does: print the changes, guard,
-/// check with httpd, keep the previous file, install, reload, probe, roll back.
-pub(crate) fn install(args: &ApplyArgs, target_path: &Path, merged: Merged) -> Result<Outcome> {
+/// Installs `merged` over `before` (the live file, read with `installed`) as `apply`
+/// does: print the changes, guard, check with httpd, keep the previous file, install,
+/// reload, probe, roll back.
+pub(crate) fn install(
+    args: &ApplyArgs,
+    target_path: &Path,
+    before: &Installed,
+    merged: Merged,
+) -> Result<Outcome> {
     let target = Target::from_arg(Some(target_path));
-    let old_text = match std::fs::read_to_string(target_path) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", target_path.display())),
-    };
-    let old_members: Vec<Member> = match &old_text {
-        Some(t) => records::parse(t, &target_path.display().to_string())?
-            .members
-            .into_iter()
-            .map(|s| s.member)
-            .collect(),
-        None => Vec::new(),
-    };
+    let old_text = &before.text;
+    if old_text.as_deref() == Some(merged.text.as_str()) {
+        return Ok(Outcome::Unchanged);
+    }
+    let old_members: Vec<Member> = before
+        .records
+        .iter()
+        .flat_map(|r| r.members.iter().map(|s| s.member.clone()))
+        .collect();
     let new_members: Vec<Member> = merged
         .clusters
         .iter()
         .flat_map(|c| c.members.iter().map(|m| m.member.clone()))
         .collect();
     let changed = changes(&old_members, &new_members);
-    if old_text.as_deref() == Some(merged.text.as_str()) {
-        return Ok(Outcome::Unchanged);
-    }
     if changed.is_empty() {
         eprintln!(
             "{}: settings or text change, no member changes",

@@ -177,7 +177,7 @@ pub(crate) fn build_merge(args: &MergeArgs) -> Result<Merged> {
                 "the registry {url} holds no fragments; hosts register with `modproxy generate --publish {url}`"
             );
         }
-        registry::add_strict(registered, &mut inputs)?;
+        registry::add(registered, &mut inputs, |_, e| Err(e))?;
     }
     merge_inputs(args, inputs)
 }

@@ -202,9 +202,7 @@ impl Client {
     /// when etcd says the token expired).
     fn call(&self, path: &str, body: Value) -> Result<Value> {
         for attempt in 0..2 {
-            if self.user.is_some() && self.token.borrow().is_none() {
-                self.authenticate()?;
-            }
+            self.log_in()?;
             let resp = self.post_raw(path, &body, None)?;
             let status = resp.status().as_u16();
             let text = resp
@@ -242,10 +240,15 @@ impl Client {
         unreachable!("the loop returns")
     }
 
-    fn authenticate(&self) -> Result<()> {
+    /// Gets a token when a user is set and there is none (first call, or etcd said the
+    /// last one expired).
+    fn log_in(&self) -> Result<()> {
         let Some((name, password)) = &self.user else {
             return Ok(());
         };
+        if self.token.borrow().is_some() {
+            return Ok(());
+        }
         let resp = self.post_raw(
             "/v3/auth/authenticate",
             &json!({"name": name, "password": password}),
@@ -330,9 +333,7 @@ impl Client {
     /// when something changed (or the history is gone, so the caller must read again),
     /// false when the wait ended quietly.
     pub fn wait_for_change(&self, prefix: &str, revision: i64, wait: Duration) -> Result<bool> {
-        if self.user.is_some() && self.token.borrow().is_none() {
-            self.authenticate()?;
-        }
+        self.log_in()?;
         let body = json!({"create_request": {
             "key": b64(prefix.as_bytes()),
             "range_end": b64(&prefix_end(prefix)),

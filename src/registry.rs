@@ -214,17 +214,28 @@ fn password(creds: &EtcdArgs) -> Result<String> {
     })
 }
 
-/// Adds the registered members to `inputs`, strictly: any key that is not a valid fragment
-/// is an error naming it (what `merge --from` does).
-pub fn add_strict(registered: Vec<Registered>, inputs: &mut Inputs) -> Result<()> {
+/// Adds the registered fragments to `inputs`; returns how many members they brought. A
+/// key that is not a valid fragment goes to `invalid` (with its key), which decides:
+/// `merge --from` stops with the error, `watch` notes it and goes on.
+pub fn add(
+    registered: Vec<Registered>,
+    inputs: &mut Inputs,
+    mut invalid: impl FnMut(&str, anyhow::Error) -> Result<()>,
+) -> Result<usize> {
+    let mut added = 0;
     for r in registered {
-        let records = r.records?;
-        inputs
-            .kept
-            .push((format!("etcd key {}", r.key), records.settings));
-        inputs.members.extend(records.members);
+        match r.records {
+            Ok(records) => {
+                added += records.members.len();
+                inputs
+                    .kept
+                    .push((format!("etcd key {}", r.key), records.settings));
+                inputs.members.extend(records.members);
+            }
+            Err(e) => invalid(&r.key, e)?,
+        }
     }
-    Ok(())
+    Ok(added)
 }
 
 #[cfg(test)]

@@ -13,10 +13,11 @@ use anyhow::{Result, bail};
 
 use crate::apply::{self, Outcome};
 use crate::cli::{ApplyArgs, WatchArgs};
-use crate::commands::{self, Inputs};
+use crate::cluster::Sourced;
+use crate::commands;
 use crate::model::Member;
-use crate::records;
-use crate::registry::{Registered, Registry};
+use crate::records::Records;
+use crate::registry::{self, Registered, Registry};
 
 /// How long one etcd watch waits before the watcher reads the registry anyway: this
 /// bounds how long a hung etcd (or a silent network) goes unnoticed, at the cost of one
@@ -104,35 +105,31 @@ fn reconcile(
     failed: &mut Failed,
 ) -> Result<Outcome> {
     let mut inputs = commands::read_files(&args.merge.inputs)?;
-    let mut from_registry = Vec::new();
-    for r in registered {
-        match r.records {
-            Ok(records) => {
-                inputs
-                    .kept
-                    .push((format!("etcd key {}", r.key), records.settings));
-                from_registry.extend(records.members);
-            }
-            Err(e) => messages.push(format!(
-                "error: skipped {}: {e:#}; the rest is applied. Publish a valid fragment there or remove the key (etcdctl del {})",
-                r.key, r.key
-            )),
-        }
-    }
-    if from_registry.is_empty() && !args.force {
+    let from_registry = registry::add(registered, &mut inputs, |key, e| {
+        messages.push(format!(
+            "error: skipped {key}: {e:#}; the rest is applied. Publish a valid fragment there or remove the key (etcdctl del {key})"
+        ));
+        Ok(())
+    })?;
+    if from_registry == 0 && !args.force {
         bail!(
             "the registry holds no valid fragment (wiped, or a new etcd?); {} keeps what it has; if that is meant, run with --force",
             target.display()
         );
     }
-    keep_target_state(target, &mut from_registry, &mut inputs)?;
-    inputs.members.extend(from_registry);
+    let before = apply::installed(target)?;
+    if let Some(live) = &before.records {
+        keep_live_state(live, &mut inputs.members);
+        inputs
+            .kept
+            .push((target.display().to_string(), live.settings.clone()));
+    }
     let merged = commands::merge_inputs(&args.merge, inputs)?;
     if merged.text == failed.text {
         bail!("{}", failed.error);
     }
     let text = merged.text.clone();
-    let outcome = apply::install(args, target, merged);
+    let outcome = apply::install(args, target, &before, merged);
     *failed = match &outcome {
         Ok(_) => Failed::default(),
         Err(e) => Failed {
@@ -143,34 +140,21 @@ fn reconcile(
     outcome
 }
 
-/// What the proxy's admin set in the live file survives: its kept settings, and the
-/// drain state and weight of each member (`modproxy drain`, `weight`).
-fn keep_target_state(
-    target: &Path,
-    members: &mut [crate::cluster::Sourced],
-    inputs: &mut Inputs,
-) -> Result<()> {
-    let text = match std::fs::read_to_string(target) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot read {}: {e}", target.display()),
-    };
-    let source = target.display().to_string();
-    let records = records::parse(&text, &source)?;
+/// What the proxy's admin set in the live file survives: the drain state and weight of
+/// each member (`modproxy drain`, `weight`), whether it came from the registry or a file.
+fn keep_live_state(live: &Records, members: &mut [Sourced]) {
     let key = |m: &Member| (m.name.key(), m.route.to_string());
-    let live: HashMap<_, _> = records
+    let states: HashMap<_, _> = live
         .members
         .iter()
         .map(|s| (key(&s.member), &s.member))
         .collect();
-    for m in members.iter_mut() {
-        if let Some(l) = live.get(&key(&m.member)) {
+    for m in members {
+        if let Some(l) = states.get(&key(&m.member)) {
             m.member.admin_state = l.admin_state;
             m.member.load_factor = l.load_factor;
         }
     }
-    inputs.kept.push((source, records.settings));
-    Ok(())
 }
 
 /// The watcher's messages, each round's printed only when they differ from the last
