@@ -205,20 +205,7 @@ fn write_config(dir: &Path, set: &ConfigSet, a_port: u16, b_port: u16) -> PathBu
     );
     std::fs::write(dir.join("modproxy.json"), json).expect("write modproxy.json");
     for (route, port) in [("a", a_port), ("b", b_port)] {
-        run_modproxy(
-            dir,
-            &[
-                "generate",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--route",
-                route,
-                "-o",
-                &format!("{route}.conf"),
-            ],
-        );
+        common::generate(dir, route, port, &["-o", &format!("{route}.conf")]);
     }
     let mut args = vec!["merge", "-balancer", "-o", "App.conf", "a.conf", "b.conf"];
     args.extend_from_slice(set.merge_flags);

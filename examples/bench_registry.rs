@@ -22,12 +22,13 @@ mod daemon;
 #[path = "../tests/support/etcd.rs"]
 #[allow(dead_code)]
 mod etcd;
+#[path = "../tests/support/httpd.rs"]
+#[allow(dead_code)]
+mod httpd;
 #[path = "../tests/support/process.rs"]
 #[allow(dead_code)]
 mod process;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,7 @@ use backend::Backend;
 use common::run_modproxy;
 use daemon::Daemon;
 use etcd::Etcd;
-use modproxy::httpd::{Installation, Running, Wrapper};
+use httpd::Running;
 
 /// daemon.rs finds the binary through its parent module.
 fn modproxy_bin() -> PathBuf {
@@ -54,43 +55,7 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn publish(dir: &Path, url: &str, route: &str, port: u16) {
-    run_modproxy(
-        dir,
-        &[
-            "generate",
-            "-c",
-            "modproxy.json",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--route",
-            route,
-            "--publish",
-            url,
-        ],
-    );
-}
-
-fn start_httpd(conf: &Path) -> Running {
-    let install = Installation::find().expect("httpd (scripts/install-test-deps)");
-    let wrapper = Wrapper::new(&install, conf).expect("wrapper");
-    wrapper.start().expect("httpd starts")
-}
-
-/// The route that answered one plain GET, if it was a 200.
-fn route_of(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).ok()?;
-    if !answer.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    let body = answer.split("\r\n\r\n").nth(1)?;
-    body.split_whitespace()
-        .find_map(|w| w.strip_prefix("route=").map(str::to_owned))
+    common::generate(dir, route, port, &["--publish", url]);
 }
 
 /// A proxy following the registry: httpd started on what is registered, and a watcher.
@@ -106,7 +71,7 @@ fn proxy(url: &str) -> Proxy {
         dir.path(),
         &["merge", "-balancer", "--from", url, "-o", "App.conf"],
     );
-    let httpd = start_httpd(&dir.path().join("App.conf"));
+    let httpd = httpd::start(&dir.path().join("App.conf"));
     let reload = format!("kill -USR1 {}", httpd.pid().unwrap());
     let watch = Daemon::start(
         dir.path(),
@@ -168,7 +133,7 @@ fn main() {
             p.watch
                 .wait_for("applied App.conf", i + 1, Duration::from_secs(30));
             detail.push(start.elapsed());
-            while route_of(p.httpd.addr(), "/shop/").as_deref() != Some(b.route.as_str()) {
+            while httpd::get(&p.httpd, "/shop/", None).route() != Some(b.route.as_str()) {
                 assert!(
                     start.elapsed() < Duration::from_secs(30),
                     "{}",

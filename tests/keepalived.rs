@@ -52,29 +52,28 @@ fn keepalived_accepts_the_sample_config() {
             "/etc/keepalived/check-modproxy",
             &sample("check-modproxy").display().to_string(),
         );
-    let path = dir.path().join("keepalived.conf");
-    std::fs::write(&path, &conf).unwrap();
-    let out = Command::new(keepalived)
-        .arg("-t")
-        .arg("-f")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "keepalived -t: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // `keepalived -t` on `text`: its output, with whether it passed.
+    let config_test = |text: &str| {
+        let path = dir.path().join("keepalived.conf");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(keepalived)
+            .arg("-t")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    let (passed, said) = config_test(&conf);
+    assert!(passed, "keepalived -t: {said}");
     // And it does find errors: the same file cut short is refused.
-    std::fs::write(&path, &conf[..conf.rfind('}').unwrap()]).unwrap();
-    let out = Command::new(keepalived)
-        .arg("-t")
-        .arg("-f")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "keepalived -t accepts anything");
+    let (passed, _) = config_test(&conf[..conf.rfind('}').unwrap()]);
+    assert!(!passed, "keepalived -t accepts anything");
 }
 
 #[test]

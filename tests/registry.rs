@@ -145,10 +145,14 @@ fn a_hostile_or_misplaced_value_is_refused_naming_its_key() {
         "/modproxy/shop/b",
         &hostile.replace("\"route\":\"a\"", "\"route\":\"b\""),
     );
-    let out = Test::at(dir.path())
-        .args(["merge", "-balancer", "--from", &url])
-        .status(1)
-        .stderr_has("etcd key /modproxy/shop/b")
+    // `merge --from` must fail, saying `why`.
+    let refused = |why: &str| {
+        Test::at(dir.path())
+            .args(["merge", "-balancer", "--from", &url])
+            .status(1)
+            .stderr_has(why)
+    };
+    let out = refused("etcd key /modproxy/shop/b")
         .stderr_has("field \"host\"")
         .keeps_old_output()
         .run();
@@ -156,20 +160,11 @@ fn a_hostile_or_misplaced_value_is_refused_naming_its_key() {
 
     // A valid fragment under another host's key is refused too.
     etcd.put("/modproxy/shop/b", &good);
-    Test::at(dir.path())
-        .args(["merge", "-balancer", "--from", &url])
-        .status(1)
-        .stderr_has(
-            "etcd key /modproxy/shop/b holds app shop route a, which belongs at /modproxy/shop/a",
-        )
+    refused("etcd key /modproxy/shop/b holds app shop route a, which belongs at /modproxy/shop/a")
         .run();
     // And a key that is no fragment at all.
     etcd.put("/modproxy/shop/b", "hello");
-    Test::at(dir.path())
-        .args(["merge", "-balancer", "--from", &url])
-        .status(1)
-        .stderr_has("etcd key /modproxy/shop/b is not a modproxy fragment")
-        .run();
+    refused("etcd key /modproxy/shop/b is not a modproxy fragment").run();
 }
 
 #[test]
@@ -596,19 +591,8 @@ fn a_watcher_with_an_etcd_user_logs_in_again_when_its_token_expires() {
     let mut fleet = Fleet::new(&["a", "b", "c"]);
     fleet.publish("a");
     fleet.publish("b");
-    let etcd = &mut fleet.etcd;
-    etcd.ctl(&["user", "add", "proxy:pr0xy"]);
-    etcd.ctl(&["role", "add", "reader"]);
-    etcd.ctl(&[
-        "role",
-        "grant-permission",
-        "reader",
-        "--prefix=true",
-        "read",
-        "/modproxy/",
-    ]);
-    etcd.ctl(&["user", "grant-role", "proxy", "reader"]);
-    etcd.enable_auth();
+    fleet.etcd.add_user("proxy", "pr0xy", "read", "/modproxy/");
+    fleet.etcd.enable_auth();
     let secrets = scratch();
     write(secrets.path(), "pw", "pr0xy\n");
     let pw = secrets.path().join("pw").display().to_string();
@@ -711,17 +695,7 @@ fn a_registry_over_tls_with_client_certificates_is_verified() {
 #[test]
 fn a_registry_with_auth_takes_the_password_from_the_environment_or_a_file() {
     let mut etcd = Etcd::start();
-    etcd.ctl(&["user", "add", "web1:s3cret"]);
-    etcd.ctl(&["role", "add", "publisher"]);
-    etcd.ctl(&[
-        "role",
-        "grant-permission",
-        "publisher",
-        "--prefix=true",
-        "readwrite",
-        "/modproxy/",
-    ]);
-    etcd.ctl(&["user", "grant-role", "web1", "publisher"]);
+    etcd.add_user("web1", "s3cret", "readwrite", "/modproxy/");
     etcd.enable_auth();
     let dir = app_dir();
     write(dir.path(), "pw", "s3cret\n");

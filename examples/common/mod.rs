@@ -26,3 +26,21 @@ pub fn run_modproxy(dir: &Path, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("modproxy writes UTF-8")
 }
+
+/// `modproxy generate` in `dir` (its modproxy.json) for a member on 127.0.0.1:`port` with
+/// `route`, plus `extra` flags (`-o FILE`, `--publish URL`).
+#[allow(dead_code)] // bench_scale writes its fragments itself
+pub fn generate(dir: &Path, route: &str, port: u16, extra: &[&str]) {
+    let port = port.to_string();
+    let mut args = vec![
+        "generate",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--route",
+        route,
+    ];
+    args.extend_from_slice(extra);
+    run_modproxy(dir, &args);
+}

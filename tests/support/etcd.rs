@@ -81,6 +81,23 @@ impl Etcd {
         self.dir.path().join(name).display().to_string()
     }
 
+    /// Adds etcd user NAME:PASSWORD with a role of its own that may `permission` (read,
+    /// readwrite) every key under `prefix`.
+    pub fn add_user(&self, name: &str, password: &str, permission: &str, prefix: &str) {
+        let role = format!("{name}-role");
+        self.ctl(&["user", "add", &format!("{name}:{password}")]);
+        self.ctl(&["role", "add", &role]);
+        self.ctl(&[
+            "role",
+            "grant-permission",
+            &role,
+            "--prefix=true",
+            permission,
+            prefix,
+        ]);
+        self.ctl(&["user", "grant-role", name, &role]);
+    }
+
     /// Turns etcd's auth on with a root user; etcdctl here logs in as root from now on.
     pub fn enable_auth(&mut self) {
         self.ctl(&["user", "add", "root:rootpw"]);
