@@ -329,11 +329,11 @@ struct Proxy {
 
 impl Proxy {
     /// Merges what is registered, starts httpd with it, and starts `watch` on its file.
-    /// `etcd` flags (credentials) go to the first merge and to the watcher.
-    fn start(url: &str, etcd: &[&str]) -> Self {
+    /// `extra` (credentials, fragment files) goes to the first merge and to the watcher.
+    fn start(url: &str, extra: &[&str]) -> Self {
         let dir = scratch();
         let mut merge = vec!["merge", "-balancer", "--from", url, "-o", "App.conf"];
-        merge.extend_from_slice(etcd);
+        merge.extend_from_slice(extra);
         run(dir.path(), &merge);
         let httpd = httpd::start(&dir.path().join("App.conf"));
         let reload = reload_cmd(&httpd);
@@ -347,7 +347,7 @@ impl Proxy {
             "--reload",
             &reload,
         ];
-        args.extend_from_slice(etcd);
+        args.extend_from_slice(extra);
         let watch = Daemon::start(dir.path(), "watch", &args);
         watch.wait_for("watching", 1, Duration::from_secs(5));
         Proxy { dir, httpd, watch }
@@ -613,20 +613,40 @@ fn a_watcher_with_an_etcd_user_logs_in_again_when_its_token_expires() {
 
 #[test]
 fn watch_keeps_the_drain_state_set_on_the_proxy() {
-    let fleet = Fleet::new(&["a", "b", "c"]);
+    let fleet = Fleet::new(&["a", "b", "c", "s"]);
     fleet.publish("a");
     fleet.publish("b");
-    let proxy = Proxy::start(&fleet.url, &[]);
-    run(proxy.dir.path(), &["drain", "a", "--file", "App.conf"]);
+    // A member that is not registered: a fragment file given to merge and watch.
+    let s = fleet.backends.iter().find(|b| b.route == "s").unwrap();
+    let file = generate_with(fleet.dir.path(), "modproxy.json", "s", s.port, &[]);
+    let file = fleet.dir.path().join(file).display().to_string();
+    let proxy = Proxy::start(&fleet.url, &[&file]);
+    run(proxy.dir.path(), &["drain", "a", "s", "--file", "App.conf"]);
     fleet.publish("c");
     proxy
         .watch
         .wait_for("applied App.conf", 1, Duration::from_secs(10));
-    let file = proxy.file();
-    assert!(file.contains("route=c"), "{file}");
-    assert!(
-        file.contains("\"route\":\"a\"") && file.contains("\"adminState\":\"drain\""),
-        "{file}"
+    let text = proxy.file();
+    let state = |route: &str| {
+        let record = text
+            .lines()
+            .find(|l| {
+                l.starts_with("# modproxy-member") && l.contains(&format!("\"route\":\"{route}\""))
+            })
+            .unwrap_or_else(|| panic!("no member {route}:\n{text}"));
+        record
+            .split("\"adminState\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        ["a", "b", "c", "s"].map(state),
+        ["drain", "active", "active", "drain"],
+        "the registered a and the file's s stay drained; c is new"
     );
 }
 
